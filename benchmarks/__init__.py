@@ -1,0 +1,1 @@
+"""Benchmarks: ``./csx.sh bench`` (or ``python -m benchmarks [NAME …] [--quick]``)."""

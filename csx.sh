@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# CryptoScreener-X entry point. Each command creates or refreshes the environment itself.
+#   ./csx.sh demo    run the main job on embedded defaults
+#   ./csx.sh test    lint + types + the whole test suite (what CI runs)
+#   ./csx.sh check   lint + types only
+#   ./csx.sh bench   the benchmarks
+#   ./csx.sh csx …   any csx subcommand inside the project environment
+set -euo pipefail
+cd "$(dirname "$0")"
+
+UV_VERSION=0.13.9
+
+ensure_env() {
+    if [ ! -x .tools/bin/uv ] || ! .tools/bin/uv --version | grep -q "$UV_VERSION"; then
+        echo "==> installing uv $UV_VERSION into .tools/"
+        python3 -m venv .tools
+        .tools/bin/python -m pip install --quiet "uv==$UV_VERSION"
+    fi
+    echo "==> syncing .venv from uv.lock"
+    .tools/bin/uv sync --frozen --quiet
+}
+
+lint_and_types() {
+    echo "==> ruff"
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    echo "==> mypy"
+    .venv/bin/mypy
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+    demo)
+        ensure_env
+        exec .venv/bin/csx demo "$@"
+        ;;
+    test)
+        ensure_env
+        lint_and_types
+        echo "==> pytest"
+        exec .venv/bin/pytest "$@"
+        ;;
+    check)
+        ensure_env
+        lint_and_types
+        ;;
+    bench)
+        ensure_env
+        exec .venv/bin/python -m benchmarks "$@"
+        ;;
+    csx)
+        ensure_env
+        exec .venv/bin/csx "$@"
+        ;;
+    *)
+        sed -n '2,8p' "$0"
+        exit 2
+        ;;
+esac

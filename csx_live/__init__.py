@@ -1,0 +1,1 @@
+"""CryptoScreener-X live runtime: exchange connectors, the runner, its HTTP server."""

@@ -1,0 +1,1 @@
+"""CryptoScreener-X ML platform: Dagster assets, checks, schedules and the MLflow registry."""
