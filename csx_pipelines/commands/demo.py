@@ -14,7 +14,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     # The demo grows stage by stage as the platform does; today it lists the contracts that
     # every stage exchanges.
-    from csx_core.commands import run_contracts
+    from csx_core.commands.contracts import run_contracts
 
     print("CryptoScreener-X demo: the data contracts every stage exchanges")
     return run_contracts(arrow=False)
