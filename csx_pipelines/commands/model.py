@@ -1,0 +1,74 @@
+"""``csx model list|promote|rollback``: the registry from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from csx_core.cli import Command
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in data/)")
+    parser.add_argument("--model-name", default="csx-inplay")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list model versions with their aliases")
+    promote = sub.add_parser("promote", help="make a version the champion if its gates pass")
+    promote.add_argument("version")
+    promote.add_argument("--profile", choices=["DEV", "PROD"], default="DEV")
+    promote.add_argument("--force", action="store_true", help="skip the gates (operator override)")
+    sub.add_parser("rollback", help="return the champion alias to the previous champion")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from csx_pipelines.promotion import Profile, evaluate_gates
+    from csx_pipelines.registry import ModelRegistry, default_tracking_uri
+
+    registry = ModelRegistry(
+        args.tracking_uri or default_tracking_uri(args.data_dir), model_name=args.model_name
+    )
+    if args.action == "list":
+        for v in registry.versions():
+            print(
+                json.dumps(
+                    {
+                        "version": v.version,
+                        "aliases": v.aliases,
+                        "run_id": v.run_id,
+                        "tags": dict(v.tags),
+                    }
+                )
+            )
+        return 0
+    if args.action == "rollback":
+        print(f"champion -> version {registry.rollback()}")
+        return 0
+    if args.force:
+        registry.force_promote(args.version)
+        print(f"champion -> version {args.version} (forced, gates skipped)")
+        return 0
+    gates = evaluate_gates(
+        registry.version_metrics(args.version),
+        Profile(args.profile),
+        has_champion=registry.champion() is not None,
+    )
+    outcome = registry.promote(args.version, gates)
+    for gate in outcome.gates:
+        print(f"  {'PASS' if gate.passed else 'FAIL'} {gate.gate}: {gate.detail}")
+    if not outcome.promoted:
+        print(f"version {args.version} NOT promoted; champion stays {outcome.previous}")
+        return 1
+    print(f"champion -> version {args.version}")
+    return 0
+
+
+COMMANDS = [
+    Command(
+        name="model",
+        help="List, promote (gated) or roll back model versions in the MLflow registry.",
+        configure=_configure,
+        run=_run,
+    ),
+]

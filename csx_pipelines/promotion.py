@@ -1,0 +1,78 @@
+"""Promotion gates: which evidence a model version needs before it becomes the champion.
+
+Pure functions of the backtest metrics, so the Dagster asset, the CLI and the tests apply
+exactly the same rules. PROD is stricter than DEV: a tighter calibration bound and, when a
+champion exists, a paired-bootstrap win over it on top-K net PnL.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Metric keys the backtest report provides (see csx_core.ml.backtest).
+ECE = "model.ece"
+AUC_DELTA_CI_LOW = "delta.roc_auc.ci_low"
+TOPK_PRECISION_DELTA_CI_LOW = "delta.topk_precision.ci_low"
+PNL_VS_CHAMPION_CI_LOW = "vs_champion.topk_net_pnl.ci_low"
+
+
+class Profile(enum.StrEnum):
+    DEV = "DEV"
+    PROD = "PROD"
+
+
+@dataclass(frozen=True)
+class PromotionGates:
+    max_ece: float
+    require_beats_baseline: bool
+    require_beats_champion: bool
+
+
+GATES: dict[Profile, PromotionGates] = {
+    Profile.DEV: PromotionGates(
+        max_ece=0.05, require_beats_baseline=True, require_beats_champion=False
+    ),
+    Profile.PROD: PromotionGates(
+        max_ece=0.03, require_beats_baseline=True, require_beats_champion=True
+    ),
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    detail: str
+
+
+def evaluate_gates(
+    metrics: Mapping[str, float], profile: Profile, *, has_champion: bool
+) -> list[GateResult]:
+    """Every gate of ``profile`` with its verdict; a missing metric fails its gate."""
+    gates = GATES[profile]
+    results = [_at_most(metrics, ECE, gates.max_ece, "calibration")]
+    if gates.require_beats_baseline:
+        results.append(_above_zero(metrics, AUC_DELTA_CI_LOW, "beats_baseline_auc"))
+        results.append(_above_zero(metrics, TOPK_PRECISION_DELTA_CI_LOW, "beats_baseline_topk"))
+    if gates.require_beats_champion and has_champion:
+        results.append(_above_zero(metrics, PNL_VS_CHAMPION_CI_LOW, "beats_champion_pnl"))
+    return results
+
+
+def _value(metrics: Mapping[str, float], key: str) -> float:
+    value = metrics.get(key)
+    return math.nan if value is None else float(value)
+
+
+def _at_most(metrics: Mapping[str, float], key: str, bound: float, gate: str) -> GateResult:
+    value = _value(metrics, key)
+    passed = value <= bound  # NaN (missing) fails
+    return GateResult(gate, passed, f"{key}={value:.4f} (must be <= {bound})")
+
+
+def _above_zero(metrics: Mapping[str, float], key: str, gate: str) -> GateResult:
+    value = _value(metrics, key)
+    return GateResult(gate, value > 0, f"{key}={value:.4f} (bootstrap CI low must be > 0)")

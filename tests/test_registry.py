@@ -1,0 +1,104 @@
+"""The MLflow registry: runs, versions, gated promotion, rollback, download by alias."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from csx_pipelines.promotion import (
+    AUC_DELTA_CI_LOW,
+    ECE,
+    PNL_VS_CHAMPION_CI_LOW,
+    TOPK_PRECISION_DELTA_CI_LOW,
+    Profile,
+    evaluate_gates,
+)
+from csx_pipelines.registry import ModelRegistry
+
+GOOD = {ECE: 0.02, AUC_DELTA_CI_LOW: 0.05, TOPK_PRECISION_DELTA_CI_LOW: 0.03}
+
+
+def make_package(root: Path, marker: str) -> Path:
+    pkg = root / f"pkg-{marker}"
+    pkg.mkdir()
+    (pkg / "model.txt").write_text(f"tree {marker}\n")
+    (pkg / "MANIFEST.json").write_text(json.dumps({"files": {"model.txt": marker}}))
+    return pkg
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> ModelRegistry:
+    return ModelRegistry(
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=(tmp_path / "artifacts").as_uri(),
+    )
+
+
+def register(
+    registry: ModelRegistry, tmp_path: Path, marker: str, metrics: dict[str, float]
+) -> str:
+    run_id = registry.log_run(
+        package_dir=make_package(tmp_path, marker),
+        params={"horizon_s": 300},
+        metrics=metrics,
+        tags={"csx.marker": marker},
+    )
+    return registry.register(run_id, tags={"data_digest": f"d-{marker}", "cost_model": "cm-1"})
+
+
+@pytest.mark.parametrize(
+    ("metrics", "failed"),
+    [
+        (GOOD, set()),
+        ({**GOOD, ECE: 0.2}, {"calibration"}),
+        ({**GOOD, AUC_DELTA_CI_LOW: -0.01}, {"beats_baseline_auc"}),
+        ({ECE: 0.01}, {"beats_baseline_auc", "beats_baseline_topk"}),
+    ],
+)
+def test_dev_gates(metrics: dict[str, float], failed: set[str]) -> None:
+    results = evaluate_gates(metrics, Profile.DEV, has_champion=False)
+    assert {g.gate for g in results if not g.passed} == failed
+
+
+def test_prod_is_stricter_than_dev() -> None:
+    metrics = {**GOOD, ECE: 0.04}
+    assert all(g.passed for g in evaluate_gates(metrics, Profile.DEV, has_champion=True))
+    prod = evaluate_gates(metrics, Profile.PROD, has_champion=True)
+    assert {g.gate for g in prod if not g.passed} == {"calibration", "beats_champion_pnl"}
+    ok = evaluate_gates({**GOOD, PNL_VS_CHAMPION_CI_LOW: 1.5}, Profile.PROD, has_champion=True)
+    assert all(g.passed for g in ok)
+
+
+def test_gated_promotion_rollback_and_download(registry: ModelRegistry, tmp_path: Path) -> None:
+    v1 = register(registry, tmp_path, "one", GOOD)
+    assert registry.champion() is None
+    outcome = registry.promote(
+        v1, evaluate_gates(registry.version_metrics(v1), Profile.DEV, has_champion=False)
+    )
+    assert outcome.promoted and registry.champion() == v1
+
+    bad = register(registry, tmp_path, "bad", {**GOOD, ECE: 0.5})
+    refused = registry.promote(
+        bad, evaluate_gates(registry.version_metrics(bad), Profile.DEV, has_champion=True)
+    )
+    assert not refused.promoted
+    assert [g.gate for g in refused.failed] == ["calibration"]
+    assert registry.champion() == v1
+
+    v3 = register(registry, tmp_path, "three", GOOD)
+    assert registry.promote(v3, evaluate_gates(GOOD, Profile.DEV, has_champion=True)).promoted
+    assert registry.champion() == v3
+    listed = {v.version: v for v in registry.versions()}
+    assert listed[v3].aliases == ("champion",)
+    assert listed[v1].tags["data_digest"] == "d-one"
+    assert json.loads(listed[bad].tags["csx.gates"])["calibration"]["passed"] is False
+
+    assert registry.rollback() == v1
+    assert registry.champion() == v1
+    with pytest.raises(RuntimeError, match="no earlier champion"):
+        registry.rollback()
+
+    path = registry.download("champion", tmp_path / "dl")
+    assert (path / "model.txt").read_text() == "tree one\n"
