@@ -178,7 +178,7 @@ class ModelRegistry:
                 VersionInfo(
                     version=str(v.version),
                     run_id=v.run_id or "",
-                    source=v.source,
+                    source=v.source or "",
                     aliases=tuple(sorted(aliases.get(str(v.version), []))),
                     tags=dict(v.tags or {}),
                 )

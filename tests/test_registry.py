@@ -77,7 +77,8 @@ def test_gated_promotion_rollback_and_download(registry: ModelRegistry, tmp_path
     outcome = registry.promote(
         v1, evaluate_gates(registry.version_metrics(v1), Profile.DEV, has_champion=False)
     )
-    assert outcome.promoted and registry.champion() == v1
+    assert outcome.promoted
+    assert registry.champion() == v1
 
     bad = register(registry, tmp_path, "bad", {**GOOD, ECE: 0.5})
     refused = registry.promote(
