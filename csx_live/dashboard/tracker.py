@@ -1,0 +1,119 @@
+"""Builds a ``DashboardView`` per tick from what the runner already has: the ranked
+predictions, prices, new alerts, explanations and health.
+
+It keeps the only dashboard-specific state: sparkline history per symbol (sampled every
+``spark_every_s`` over ``spark_window_s``), when each symbol entered the top, and the recent
+alerts. Time comes from the tick (event time), never the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from csx_core.contracts import LLMExplainOutput, PredictionSnapshot, ReasonCode
+from csx_live.dashboard.model import AlertRow, DashboardView, HealthStrip, RankRow, ReasonTag
+
+NS_PER_S = 1_000_000_000
+
+
+def reason_tags(codes: Sequence[ReasonCode]) -> tuple[ReasonTag, ...]:
+    return tuple(ReasonTag(code.value, code.label) for code in codes)
+
+
+class DashboardTracker:
+    def __init__(
+        self,
+        *,
+        spark_window_s: int = 1800,
+        spark_every_s: int = 10,
+        max_alerts: int = 100,
+        max_symbols_tracked: int = 2000,
+    ) -> None:
+        self._spark_len = max(2, spark_window_s // spark_every_s)
+        self._spark_every_ns = spark_every_s * NS_PER_S
+        self._max_symbols = max_symbols_tracked
+        self._spark: dict[str, deque[tuple[float, float]]] = {}
+        self._last_sample_ns: dict[str, int] = {}
+        self._entered_ns: dict[str, int] = {}
+        self._alerts: deque[AlertRow] = deque(maxlen=max_alerts)
+
+    def update(
+        self,
+        ts_ns: int,
+        ranked: Sequence[PredictionSnapshot],
+        *,
+        prices: Mapping[str, float],
+        scored: Sequence[PredictionSnapshot] = (),
+        new_alerts: Sequence[PredictionSnapshot] = (),
+        explanations: Mapping[str, LLMExplainOutput] | None = None,
+        health: HealthStrip,
+        universe_size: int = 0,
+    ) -> DashboardView:
+        """``ranked`` is the top-K in rank order; ``scored`` every symbol scored this tick
+        (their sparklines keep filling while they are outside the top)."""
+        for prediction in (*scored, *ranked):
+            self._sample(
+                ts_ns, prediction.symbol, prediction.p_inplay, prices.get(prediction.symbol)
+            )
+        in_top = {p.symbol for p in ranked}
+        for symbol in list(self._entered_ns):
+            if symbol not in in_top:
+                del self._entered_ns[symbol]
+        for prediction in ranked:
+            self._entered_ns.setdefault(prediction.symbol, ts_ns)
+        for alert in new_alerts:
+            self._alerts.append(
+                AlertRow(
+                    ts_ms=alert.ts // 1_000_000,
+                    symbol=alert.symbol,
+                    p_inplay=alert.p_inplay,
+                    direction=alert.direction.value,
+                    reasons=reason_tags(alert.reason_codes),
+                )
+            )
+        explained = explanations or {}
+        rows = tuple(
+            self._row(rank, prediction, ts_ns, explained.get(prediction.symbol))
+            for rank, prediction in enumerate(ranked, start=1)
+        )
+        return DashboardView(
+            ts_ms=ts_ns // 1_000_000,
+            ranks=rows,
+            alerts=tuple(self._alerts),
+            health=health,
+            universe_size=universe_size,
+        )
+
+    def _sample(self, ts_ns: int, symbol: str, p: float, price: float | None) -> None:
+        last = self._last_sample_ns.get(symbol)
+        if last is not None and ts_ns - last < self._spark_every_ns:
+            return
+        if symbol not in self._spark and len(self._spark) >= self._max_symbols:
+            return  # bounded: a flood of new symbols cannot grow memory without limit
+        history = self._spark.setdefault(symbol, deque(maxlen=self._spark_len))
+        previous_px = history[-1][1] if history else float("nan")
+        history.append((p, price if price is not None else previous_px))
+        self._last_sample_ns[symbol] = ts_ns
+
+    def _row(
+        self,
+        rank: int,
+        prediction: PredictionSnapshot,
+        ts_ns: int,
+        explanation: LLMExplainOutput | None,
+    ) -> RankRow:
+        history = self._spark.get(prediction.symbol, ())
+        return RankRow(
+            rank=rank,
+            symbol=prediction.symbol,
+            p_inplay=prediction.p_inplay,
+            direction=prediction.direction.value,
+            expected_net_edge_bps=prediction.expected_net_edge_bps,
+            reasons=reason_tags(prediction.reason_codes),
+            explanation=explanation.text if explanation else None,
+            explanation_source=explanation.source.value if explanation else None,
+            time_in_top_s=(ts_ns - self._entered_ns.get(prediction.symbol, ts_ns)) / NS_PER_S,
+            spark_p=tuple(p for p, _ in history),
+            spark_px=tuple(px for _, px in history if px == px),  # drop NaN (no price yet)
+        )
