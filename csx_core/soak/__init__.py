@@ -1,0 +1,19 @@
+"""What a soak run measured, and the thresholds it must stay within."""
+
+from csx_core.soak.summary import SoakSummary
+from csx_core.soak.thresholds import (
+    Threshold,
+    ThresholdResult,
+    check_summary,
+    format_results,
+    load_thresholds,
+)
+
+__all__ = [
+    "SoakSummary",
+    "Threshold",
+    "ThresholdResult",
+    "check_summary",
+    "format_results",
+    "load_thresholds",
+]

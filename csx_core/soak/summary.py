@@ -1,0 +1,83 @@
+"""The SoakSummary: one JSON document per soak run, the evidence the thresholds judge."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from csx_core.contracts.base import Contract, require, require_non_negative
+
+
+class SoakSummary(Contract, frozen=True, kw_only=True):
+    """Counts are totals over the run; times are seconds unless the name says ms; memory is
+    MiB of resident set size."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    profile: str
+    duration_s: float
+    frames_in: int
+    frames_dropped: int
+    frames_malformed: int
+    malformed_injected: int
+    reconnects: int
+    reconnect_time_p50_s: float
+    reconnect_time_p99_s: float
+    readiness_flaps: int
+    gap_ledger_entries: int
+    injected_outages: int
+    outages_without_gap_entry: int
+    tick_drift_p99_ms: float
+    queue_depth_max: int
+    queue_capacity: int
+    rss_start_mib: float
+    rss_max_mib: float
+    rss_end_mib: float
+    crashes: int
+    unhandled_exceptions: int
+
+    def __post_init__(self) -> None:
+        require_non_negative(
+            self,
+            "duration_s",
+            "reconnect_time_p50_s",
+            "reconnect_time_p99_s",
+            "tick_drift_p99_ms",
+            "rss_start_mib",
+            "rss_max_mib",
+            "rss_end_mib",
+        )
+        for name in (
+            "frames_in",
+            "frames_dropped",
+            "frames_malformed",
+            "reconnects",
+            "readiness_flaps",
+            "gap_ledger_entries",
+            "injected_outages",
+            "outages_without_gap_entry",
+            "queue_depth_max",
+            "queue_capacity",
+            "crashes",
+            "unhandled_exceptions",
+            "malformed_injected",
+        ):
+            require(self, getattr(self, name) >= 0, name, "must be >= 0")
+
+    @property
+    def derived(self) -> dict[str, float]:
+        """Ratios the thresholds speak in, next to the raw fields."""
+        frames = max(1, self.frames_in)
+        return {
+            "drop_ratio": self.frames_dropped / frames,
+            "malformed_ratio": self.frames_malformed / frames,
+            "queue_fill_max": self.queue_depth_max / max(1, self.queue_capacity),
+            "rss_growth_ratio": (self.rss_end_mib - self.rss_start_mib)
+            / max(1e-9, self.rss_start_mib),
+        }
+
+    def value(self, name: str) -> float:
+        derived = self.derived
+        if name in derived:
+            return derived[name]
+        if name not in self.__struct_fields__:
+            raise KeyError(f"SoakSummary has no measure {name!r}")
+        return float(getattr(self, name))
