@@ -1,0 +1,77 @@
+"""``csx store``: inspect, verify and query the Parquet event store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from csx_core.cli import Command
+
+if TYPE_CHECKING:
+    from csx_core.store import EventStore
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", type=Path, default=Path("data/events"), help="store root")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser("stats", parents=[common], help="rows, files and dates per kind")
+    verify = sub.add_parser("verify", parents=[common], help="hash every file vs its manifest")
+    verify.add_argument("--clean", action="store_true", help="also delete files no manifest lists")
+    query = sub.add_parser("query", parents=[common], help="run SQL over one view per kind")
+    query.add_argument("sql", help='e.g. "SELECT symbol, count(*) FROM trade GROUP BY 1"')
+
+
+def _run(args: argparse.Namespace) -> int:
+    from csx_core.store import EventStore
+
+    store = EventStore(args.store)
+    if args.action == "stats":
+        return _stats(store)
+    if args.action == "verify":
+        problems = store.verify()
+        for problem in problems:
+            print(f"CORRUPT {problem}")
+        for orphan in store.clean_orphans() if args.clean else store.orphans():
+            print(f"{'removed' if args.clean else 'orphan'} {orphan}")
+        print("ok" if not problems else f"{len(problems)} problems")
+        return 1 if problems else 0
+    con = store.duckdb()
+    result = con.sql(args.sql)
+    if result is None:
+        return 0
+    print("\t".join(result.columns))
+    for row in result.fetchall():
+        print("\t".join("NULL" if v is None else str(v) for v in row))
+    return 0
+
+
+def _stats(store: EventStore) -> int:
+    con = store.duckdb()
+    for kind in store.kinds():
+        row = con.sql(
+            f"SELECT count(*), count(DISTINCT symbol), min(date), max(date) FROM {kind}"  # noqa: S608
+        ).fetchall()[0]
+        line = {
+            "kind": kind,
+            "rows": row[0],
+            "symbols": row[1],
+            "first_date": str(row[2]),
+            "last_date": str(row[3]),
+            "partitions": len(store.dates(kind)),
+            "files": len(store.committed_files(kind)),
+        }
+        print(json.dumps(line))
+    return 0
+
+
+COMMANDS = [
+    Command(
+        name="store",
+        help="Inspect, verify (SHA-256) and query (SQL) the Parquet event store.",
+        configure=_configure,
+        run=_run,
+    ),
+]

@@ -1,0 +1,198 @@
+"""Reading and writing one partition (one kind, one UTC day) under its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from csx_core.contracts import EVENT_KINDS
+from csx_core.store.atomic import ensure_dir, write_atomic
+from csx_core.store.errors import SchemaMismatchError, StoreCorruption
+from csx_core.store.keys import DEDUP_KEYS, absent_from, conform, sort_rows, unique_mask
+from csx_core.store.manifest import FileEntry, Manifest, load_manifest, save_manifest
+
+PARQUET_COMPRESSION = "zstd"
+"""Dictionary encoding only for string columns (symbol, interval, side, status): trying it
+on high-cardinality numbers made encoding ~3x slower for ~10 % smaller files."""
+
+
+@dataclass(frozen=True)
+class PartitionWrite:
+    """What one write did to one partition."""
+
+    added: int
+    duplicates: int
+    replaced: int
+    files: tuple[Path, ...]
+
+
+class HashCache:
+    """SHA-256 results keyed by (path, size, mtime_ns), so repeated reads of an unchanged
+    file skip re-hashing. ``EventStore.verify`` bypasses it."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[Path, int, int], str] = {}
+
+    def digest(self, path: Path, *, use_cache: bool) -> str:
+        stat = path.stat()
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        if use_cache and key in self._seen:
+            return self._seen[key]
+        with path.open("rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        self._seen[key] = digest
+        return digest
+
+    def remember(self, path: Path, digest: str) -> None:
+        """Record the digest of a file this process just wrote."""
+        stat = path.stat()
+        self._seen[(path, stat.st_size, stat.st_mtime_ns)] = digest
+
+
+def check_file(path: Path, entry: FileEntry, hashes: HashCache | None, *, cached: bool) -> None:
+    """Raise ``StoreCorruption`` naming ``path`` unless it exists with the listed size and
+    (when ``hashes`` is given) SHA-256."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise StoreCorruption(path, "listed in the manifest but missing") from None
+    if size != entry.bytes:
+        raise StoreCorruption(path, f"size {size} bytes, manifest says {entry.bytes}")
+    if hashes is not None and hashes.digest(path, use_cache=cached) != entry.sha256:
+        raise StoreCorruption(path, "SHA-256 differs from the manifest")
+
+
+def read_file(kind: str, path: Path, entry: FileEntry, columns: list[str] | None) -> pa.Table:
+    try:
+        with pq.ParquetFile(path) as parquet:
+            table = parquet.read(columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise StoreCorruption(path, f"unreadable Parquet: {exc}") from exc
+    if table.num_rows != entry.rows:
+        raise StoreCorruption(path, f"{table.num_rows} rows, manifest says {entry.rows}")
+    if columns is None:
+        try:
+            table = conform(kind, table)
+        except SchemaMismatchError as exc:
+            raise StoreCorruption(path, f"schema differs from the contract: {exc}") from exc
+    return table
+
+
+def read_partition(
+    kind: str,
+    partition: Path,
+    manifest: Manifest,
+    hashes: HashCache | None,
+    *,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """Every row the manifest lists, in the partition's sort order."""
+    tables = []
+    for entry in manifest.files:
+        path = partition / entry.name
+        check_file(path, entry, hashes, cached=True)
+        tables.append(read_file(kind, path, entry, columns))
+    if not tables:
+        schema = EVENT_KINDS[kind].arrow_schema()
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+    table = pa.concat_tables(tables)
+    disjoint = all(a.ts_max < b.ts_min for a, b in pairwise(manifest.files))
+    if not disjoint and columns is None:
+        table = sort_rows(kind, table)
+    return table
+
+
+def _encode(table: pa.Table) -> tuple[bytes, FileEntry]:
+    sink = pa.BufferOutputStream()
+    strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, use_dictionary=strings)
+    data = sink.getvalue().to_pybytes()
+    digest = hashlib.sha256(data).hexdigest()
+    ts = table.column("ts_event")
+    entry = FileEntry(
+        name=f"part-{digest[:20]}.parquet",
+        rows=table.num_rows,
+        bytes=len(data),
+        sha256=digest,
+        ts_min=int(ts[0].as_py()),
+        ts_max=int(ts[-1].as_py()),
+    )
+    return data, entry
+
+
+def write_partition(
+    kind: str, day: str, partition: Path, rows: pa.Table, hashes: HashCache, *, max_files: int
+) -> PartitionWrite:
+    """Merge ``rows`` (conformed, sorted, unique within themselves) into the partition.
+
+    New keys are appended as one new file; if a kline supersedes a stored version, or the
+    partition would exceed ``max_files`` files, the partition is rewritten as one file. The
+    manifest is replaced last, so a crash leaves the previous state readable.
+    """
+    ensure_dir(partition)
+    manifest = load_manifest(partition)
+    contract = EVENT_KINDS[kind]
+    old_files = manifest.files if manifest else ()
+    existing: pa.Table | None = None
+    replaced = 0
+    if manifest is None or not manifest.files:
+        fresh = rows
+    elif kind == "kline":
+        existing = read_partition(kind, partition, manifest, hashes)
+        combined = pa.concat_tables([existing, rows])
+        keep = unique_mask(kind, combined)
+        replaced = int((~keep[: existing.num_rows]).sum())
+        fresh = rows.filter(pa.array(keep[existing.num_rows :]))
+        if replaced:
+            existing = existing.filter(pa.array(keep[: existing.num_rows]))
+    else:
+        stored_keys = read_partition(
+            kind, partition, manifest, hashes, columns=list(DEDUP_KEYS[kind])
+        )
+        fresh = rows.filter(pa.array(absent_from(kind, rows, stored_keys)))
+    duplicates = rows.num_rows - fresh.num_rows
+    if fresh.num_rows == 0 and not replaced:
+        return PartitionWrite(0, duplicates, 0, ())
+
+    rewrite = replaced > 0 or len(old_files) + 1 > max_files
+    if rewrite:
+        if existing is None:
+            assert manifest is not None
+            existing = read_partition(kind, partition, manifest, hashes)
+        to_write = sort_rows(kind, pa.concat_tables([existing, fresh]))
+        kept: tuple[FileEntry, ...] = ()
+    else:
+        to_write = fresh
+        kept = old_files
+    data, entry = _encode(to_write)
+    path = partition / entry.name
+    write_atomic(path, data)
+    hashes.remember(path, entry.sha256)
+    files = tuple(sorted((*kept, entry), key=lambda f: (f.ts_min, f.ts_max, f.name)))
+    save_manifest(
+        partition,
+        Manifest(
+            kind=kind,
+            date=day,
+            contract=contract.__name__,
+            schema_version=contract.SCHEMA_VERSION,
+            files=files,
+        ),
+    )
+    if rewrite:
+        for old in old_files:
+            if old.name != entry.name:
+                (partition / old.name).unlink(missing_ok=True)
+    return PartitionWrite(fresh.num_rows, duplicates, replaced, (path,))
+
+
+def unique_rows(kind: str, table: pa.Table) -> pa.Table:
+    """``table`` without repeated dedup keys (see ``keys.unique_mask``)."""
+    mask = unique_mask(kind, table)
+    return table if bool(np.all(mask)) else table.filter(pa.array(mask))
