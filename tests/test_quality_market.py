@@ -1,0 +1,89 @@
+"""Market-day quality measurements catch what they name."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from csx_core.contracts import BookTop, Trade
+from csx_core.quality import measure_market_day
+from csx_core.store import EventStore
+
+DAY = date(2026, 1, 1)
+T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z in ns
+S = 10**9
+
+
+def trade(i: int, ts: int, symbol: str = "BTCUSDT") -> Trade:
+    return Trade(
+        symbol=symbol,
+        ts_event=ts,
+        ts_recv=ts,
+        trade_id=i,
+        price=100.0,
+        qty=1.0,
+        buyer_is_maker=False,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore(tmp_path / "events")
+
+
+def test_healthy_day(store: EventStore) -> None:
+    store.write_events([trade(i, T0 + i * S) for i in range(100)])
+    store.write_events(
+        [
+            BookTop(
+                symbol="BTCUSDT",
+                ts_event=T0 + 5 * S,
+                ts_recv=T0 + 5 * S,
+                update_id=1,
+                bid_price=99.9,
+                bid_qty=1,
+                ask_price=100.1,
+                ask_qty=1,
+            )
+        ]
+    )
+    q = measure_market_day(store, DAY, gap_s=30)
+    assert q.rows == {"trade": 100, "book_top": 1}
+    assert q.schema_ok
+    assert q.monotone
+    assert q.duplicate_free
+    assert q.gaps == []
+    assert q.symbols == 1
+
+
+def test_out_of_order_ids_and_gaps_are_found(store: EventStore) -> None:
+    events = [trade(i, T0 + i * S) for i in range(10)]
+    events.append(trade(3_000, T0 + 11 * S))
+    events.append(trade(2_000, T0 + 12 * S))  # id goes backwards in time
+    events.append(trade(4_000, T0 + 200 * S))  # 188 s of silence
+    store.write_events(events)
+    q = measure_market_day(store, DAY, gap_s=60)
+    assert q.out_of_order == {"trade": 1}
+    assert not q.monotone
+    assert q.gaps == [("BTCUSDT", T0 + 12 * S, T0 + 200 * S)]
+
+
+def test_corrupt_file_is_a_schema_problem(store: EventStore) -> None:
+    store.write_events([trade(i, T0 + i * S) for i in range(10)])
+    (path,) = store.committed_files("trade")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    q = measure_market_day(store, DAY)
+    assert not q.schema_ok
+    assert path.name in q.schema_problems[0]
+
+
+def test_duplicates_are_counted_when_present() -> None:
+    from csx_core.quality.market import _distinct
+
+    table = pa.table({"symbol": ["A", "A", "B"], "trade_id": [1, 1, 1]})
+    assert table.num_rows - _distinct(table, ("symbol", "trade_id")) == 1
