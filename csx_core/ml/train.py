@@ -1,0 +1,297 @@
+"""One-call training: labels → purged splits → baseline + LightGBM → calibration →
+backtest report → model package.
+
+Each stage is also a function of its own (``build_dataset``, ``fit_fold``,
+``evaluate_folds``, ``package_fold``) so a pipeline can materialise them separately; every
+stage returns new values and never mutates its input. Fold k's model is fitted on its train
+slice (early stopping on its valid slice), calibrated on its calibration slice and scored on
+its test slice; the report covers the test slices of all folds; the package holds the last
+fold's model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from csx_core.ml.backtest import BacktestConfig, BacktestReport, EvalInputs, Prediction, evaluate
+from csx_core.ml.baseline import BaselineScorer, BaselineSpec, fit_baseline
+from csx_core.ml.calibration import Calibrator, fit_calibrator
+from csx_core.ml.costs import CostModel
+from csx_core.ml.frame import column, feature_names, feature_version, matrix
+from csx_core.ml.labels import LabelConfig, label_features
+from csx_core.ml.lgbm import LgbmParams, LgbmScorer, TrainedLgbm, fit_lgbm
+from csx_core.ml.package import PackageContents, write_package
+from csx_core.ml.plots import write_plots
+from csx_core.ml.scorer import GrossMoveModel
+from csx_core.ml.splits import Fold, SplitAudit, SplitConfig, audit_folds, walk_forward_folds
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything a training run depends on. ``out_dir`` receives ``package/`` and
+    ``report/``; an existing package is replaced only with ``overwrite``."""
+
+    out_dir: Path
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    lgbm: LgbmParams = field(default_factory=LgbmParams)
+    cost: CostModel = field(default_factory=CostModel)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    calibration: str = "platt"
+    require_warm: bool = True
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Labelled rows usable for training (warm, no gap at t), their folds and audit."""
+
+    table: pa.Table
+    names: tuple[str, ...]
+    feature_version: str
+    folds: list[Fold]
+    audit: SplitAudit
+    digest: str
+
+    @property
+    def x(self) -> FloatArray:
+        return matrix(self.table, self.names)
+
+
+@dataclass(frozen=True)
+class FittedFold:
+    fold: Fold
+    lgbm: TrainedLgbm
+    calibrator: Calibrator
+    gross: GrossMoveModel
+    baseline: BaselineScorer
+
+    def scorer(self) -> LgbmScorer:
+        return LgbmScorer(
+            model_text=self.lgbm.model_text,
+            direction_text=self.lgbm.direction_text,
+            calibrator=self.calibrator,
+            names=self.lgbm.names,
+            centers=self.lgbm.centers,
+            gross=self.gross,
+        )
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    package_dir: Path
+    report_dir: Path
+    package_digest: str
+    model_id: str
+    cost_version: str
+    data_digest: str
+    report: BacktestReport
+    audit: SplitAudit
+    plots: list[Path]
+
+
+def table_digest(table: pa.Table) -> str:
+    """SHA-256 of the table's Arrow IPC stream (schema + metadata + data, one chunk)."""
+    sink = pa.BufferOutputStream()
+    combined = table.combine_chunks()
+    with pa.ipc.new_stream(sink, combined.schema) as writer:
+        writer.write_table(combined)
+    return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()
+
+
+def build_dataset(features: pa.Table, config: TrainConfig) -> Dataset:
+    """Label, drop rows not usable at t, cut purged folds and audit them (raises
+    LeakageError if the audit finds any overlap)."""
+    names = feature_names(features)
+    labelled = label_features(features, config.cost, config.labels)
+    keep = pc.invert(labelled.column("gap"))
+    if config.require_warm:
+        keep = pc.and_(keep, labelled.column("warm"))
+    table = labelled.filter(keep)
+    ts = np.asarray(table.column("ts").to_numpy(), dtype=np.int64)
+    label_end = np.asarray(table.column("label_end_ts").to_numpy(), dtype=np.int64)
+    folds = walk_forward_folds(ts, label_end, config.splits)
+    audit = audit_folds(folds, ts, label_end)
+    audit.raise_if_leaky()
+    return Dataset(table, names, feature_version(features), folds, audit, table_digest(table))
+
+
+def _labels(ds: Dataset) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
+    y = np.asarray(ds.table.column("in_play").to_numpy(zero_copy_only=False), dtype=bool)
+    up = np.asarray(ds.table.column("direction").to_numpy(), dtype=np.int8) > 0
+    gross = np.maximum(column(ds.table, "mfe_long_bps"), column(ds.table, "mfe_short_bps"))
+    return y, up, gross
+
+
+def fit_fold(
+    ds: Dataset, fold: Fold, config: TrainConfig, x: FloatArray | None = None
+) -> FittedFold:
+    """Fit LightGBM (early stopping on ``valid``), calibrate on ``calib``, fit the baseline."""
+    x = ds.x if x is None else x
+    y, up, gross = _labels(ds)
+    if len(fold.valid) == 0:
+        raise ValueError(
+            f"fold {fold.index}: the early-stopping slice is empty after purging "
+            f"({config.labels.horizon_s} s horizon + {config.splits.embargo_s} s embargo); "
+            "use more data or a larger valid_frac"
+        )
+    for name in ("train", "calib"):
+        seg = y[fold.segment(name)]
+        if seg.all() or not seg.any():
+            raise ValueError(
+                f"fold {fold.index}: the {name} slice ({len(seg)} rows) needs both classes; "
+                "use more data, fewer folds or a different label threshold"
+            )
+    trained = fit_lgbm(
+        names=ds.names,
+        x_train=x[fold.train],
+        y_train=y[fold.train],
+        up_train=up[fold.train],
+        x_valid=x[fold.valid],
+        y_valid=y[fold.valid],
+        up_valid=up[fold.valid],
+        params=config.lgbm,
+    )
+    gross_model = GrossMoveModel.fit(gross[fold.train], y[fold.train])
+    uncalibrated = LgbmScorer(
+        model_text=trained.model_text,
+        direction_text=trained.direction_text,
+        calibrator=Calibrator("platt"),
+        names=ds.names,
+        centers=trained.centers,
+        gross=gross_model,
+        predict_threads=config.lgbm.num_threads,
+    )
+    raw_calib = uncalibrated.raw_score(x[fold.calib])
+    baseline = fit_baseline(
+        names=ds.names,
+        x_train=x[fold.train],
+        gross_train=gross[fold.train],
+        y_train=y[fold.train],
+        x_calib=x[fold.calib],
+        y_calib=y[fold.calib],
+        method=config.calibration,
+        spec=config.baseline,
+        feature_version=ds.feature_version,
+    )
+    return FittedFold(
+        fold=fold,
+        lgbm=trained,
+        calibrator=fit_calibrator(raw_calib, y[fold.calib], config.calibration),
+        gross=gross_model,
+        baseline=baseline,
+    )
+
+
+def evaluate_folds(
+    ds: Dataset, fitted: list[FittedFold], config: TrainConfig, x: FloatArray | None = None
+) -> BacktestReport:
+    """Backtest on the union of every fold's test slice (disjoint in time)."""
+    x = ds.x if x is None else x
+    y, _, _ = _labels(ds)
+    rows, pm, dm, pb, db = [], [], [], [], []
+    no_reasons = np.empty(0, dtype=np.int64)
+    for ff in fitted:
+        idx = ff.fold.test
+        sm = ff.scorer().score(x[idx], reason_rows=no_reasons)
+        sb = ff.baseline.score(x[idx], reason_rows=no_reasons)
+        rows.append(idx)
+        pm.append(sm.p)
+        dm.append(sm.direction)
+        pb.append(sb.p)
+        db.append(sb.direction)
+    idx = np.concatenate(rows)
+    data = EvalInputs(
+        ts=np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)[idx],
+        y=y[idx],
+        fwd_ret_bps=column(ds.table, "fwd_ret_bps")[idx],
+        cost_bps=column(ds.table, "cost_bps")[idx],
+        horizon_ns=config.labels.horizon_ns,
+    )
+    return evaluate(
+        data,
+        Prediction(np.concatenate(pm), np.concatenate(dm)),
+        Prediction(np.concatenate(pb), np.concatenate(db)),
+        config.backtest,
+    )
+
+
+def training_info(ds: Dataset, fitted: FittedFold, config: TrainConfig) -> dict[str, Any]:
+    return {
+        "data_digest": ds.digest,
+        "rows": ds.table.num_rows,
+        "feature_version": ds.feature_version,
+        "cost_version": config.cost.version,
+        "labels": asdict(config.labels),
+        "splits": asdict(config.splits),
+        "lgbm": config.lgbm.to_dict(),
+        "calibration": config.calibration,
+        "best_iteration": fitted.lgbm.best_iteration,
+        "fold": fitted.fold.index,
+        "fold_boundaries_ns": list(fitted.fold.boundaries),
+        "split_audit": ds.audit.to_dict(),
+    }
+
+
+def package_fold(
+    ds: Dataset, fitted: FittedFold, report: BacktestReport, config: TrainConfig, out: Path
+) -> str:
+    """Write the fold's model package; returns its digest."""
+    contents = PackageContents(
+        model_text=fitted.lgbm.model_text,
+        direction_text=fitted.lgbm.direction_text,
+        calibrator=fitted.calibrator,
+        names=ds.names,
+        feature_version=ds.feature_version,
+        centers=fitted.lgbm.centers,
+        gross=fitted.gross,
+        cost=config.cost,
+        baseline=fitted.baseline,
+        training=training_info(ds, fitted, config),
+        metrics=report.to_dict(),
+    )
+    return write_package(out, contents, overwrite=config.overwrite)
+
+
+def write_report(report: BacktestReport, audit: SplitAudit, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    (out / "report.md").write_text(report.to_markdown())
+    (out / "split_audit.json").write_text(json.dumps(audit.to_dict(), indent=2))
+    return write_plots(report, out)
+
+
+def train_and_evaluate(features: pa.Table, config: TrainConfig) -> TrainResult:
+    """The whole training side in one call (see the module docstring)."""
+    out = Path(config.out_dir)
+    if (out / "package").exists() and not config.overwrite:
+        raise FileExistsError(f"{out / 'package'} exists; set overwrite=True to replace it")
+    ds = build_dataset(features, config)
+    x = ds.x
+    fitted = [fit_fold(ds, fold, config, x) for fold in ds.folds]
+    report = evaluate_folds(ds, fitted, config, x)
+    plots = write_report(report, ds.audit, out / "report")
+    digest = package_fold(ds, fitted[-1], report, config, out / "package")
+    return TrainResult(
+        package_dir=out / "package",
+        report_dir=out / "report",
+        package_digest=digest,
+        model_id=fitted[-1].scorer().model_id,
+        cost_version=config.cost.version,
+        data_digest=ds.digest,
+        report=report,
+        audit=ds.audit,
+        plots=plots,
+    )

@@ -1,0 +1,1 @@
+"""Top-K ranking with hysteresis, alerts, and reason codes."""
