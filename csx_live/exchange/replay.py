@@ -1,0 +1,201 @@
+"""Replay: events from a source, in event-time order, paced by a speed factor on a clock.
+
+An event at ``ts_event`` is published when ``(ts_event - first_ts) / speed`` seconds have
+passed on the clock since the replay began; ``speed=None`` publishes as fast as the sink
+accepts (the sink's back-pressure is the only brake). The clock is injected so tests run
+without waiting. With ``loop=True`` the source restarts when exhausted, each pass shifted
+in time (by the span of the first pass plus 1 s) and in exchange ids (by the largest id of
+the first pass plus 1), so clients see time move forward and ids never repeat. With
+``start_ns`` (a wall clock in ns) every time is shifted so that the first event happens at
+the replay's start (whole ms), for clients that judge freshness against their own clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from csx_core.contracts import BookTop, MarketEvent, Trade
+
+_BATCH = 4096
+_NS = 1_000_000_000
+_MS = 1_000_000
+
+
+class EventSource(Protocol):
+    """Where replayed events come from. ``events()`` starts a fresh pass each call and yields
+    in event-time order; ``symbols()`` lists the symbols it can yield (for exchangeInfo)."""
+
+    def symbols(self) -> Sequence[str]: ...
+
+    def events(self) -> Iterable[MarketEvent]: ...
+
+
+class ListSource:
+    """In-memory events (tests, small demos); sorted by event time once."""
+
+    def __init__(self, events: Iterable[MarketEvent]) -> None:
+        self._events = sorted(events, key=lambda e: e.ts_event)
+
+    def symbols(self) -> Sequence[str]:
+        return sorted({e.symbol for e in self._events})
+
+    def events(self) -> Iterable[MarketEvent]:
+        return iter(self._events)
+
+
+class StoreSource:
+    """The project's Parquet event store (``csx_core.store.EventStore``), read lazily."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> None:
+        from csx_core.store import EventStore
+
+        self._store = EventStore(Path(root), hash_on_read=False)
+        self._start, self._end, self._symbols = start, end, symbols
+        self._known: list[str] | None = None
+
+    def symbols(self) -> Sequence[str]:
+        if self._symbols is not None:
+            return sorted(s.upper() for s in self._symbols)
+        if self._known is None:
+            found: set[str] = set()
+            for _kind, table in self._store.scan(start=self._start, end=self._end):
+                found.update(table.column("symbol").unique().to_pylist())
+            self._known = sorted(found)
+        return self._known
+
+    def events(self) -> Iterable[MarketEvent]:
+        return self._store.iter_events(start=self._start, end=self._end, symbols=self._symbols)
+
+
+class Clock(Protocol):
+    """Monotonic seconds and sleeping, injectable for tests."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _shift(event: MarketEvent, dt_ns: int, d_id: int) -> MarketEvent:
+    changes: dict[str, int] = {"ts_event": event.ts_event + dt_ns, "ts_recv": event.ts_recv + dt_ns}
+    if isinstance(event, Trade):
+        changes["trade_id"] = event.trade_id + d_id
+    elif isinstance(event, BookTop):
+        changes["update_id"] = event.update_id + d_id
+    for name in ("open_time", "close_time", "next_funding_time"):
+        if hasattr(event, name):
+            changes[name] = getattr(event, name) + dt_ns
+    return msgspec.structs.replace(event, **changes)
+
+
+def _event_id(event: MarketEvent) -> int:
+    if isinstance(event, Trade):
+        return event.trade_id
+    if isinstance(event, BookTop):
+        return event.update_id
+    return 0
+
+
+Publish = Callable[[MarketEvent], Awaitable[None]]
+
+
+class Replayer:
+    """Plays ``source`` into ``publish`` at ``speed`` (None = max) on ``clock``."""
+
+    def __init__(
+        self,
+        source: EventSource,
+        publish: Publish,
+        *,
+        speed: float | None,
+        clock: Clock | None = None,
+        loop: bool = False,
+        on_pass: Callable[[int], None] | None = None,
+        gate: Callable[[], Awaitable[None]] | None = None,
+        start_ns: Callable[[], int] | None = None,
+    ) -> None:
+        self._source = source
+        self._publish = publish
+        self._speed = speed
+        self._clock = clock or LoopClock()
+        self._loop = loop
+        self._on_pass = on_pass
+        self._gate = gate
+        self._start_ns = start_ns
+        self.position_ns: int | None = None
+        self.finished = asyncio.Event()
+
+    async def run(self) -> None:
+        """Replay until the source ends (or forever with ``loop``), after ``gate`` if any."""
+        if self._gate is not None:
+            await self._gate()
+        first_ts: int | None = None
+        base: int | None = None if self._start_ns else 0
+        t0 = self._clock.monotonic()
+        span = max_id = 0
+        for n_pass in itertools.count():
+            d_id = n_pass * (max_id + 1)
+            last_ts = first_ts
+            async for batch in _batches(self._source.events()):
+                for raw in batch:
+                    if base is None and self._start_ns is not None:
+                        base = self._start_ns() // _MS * _MS - raw.ts_event
+                    dt_ns = (base or 0) + n_pass * span
+                    event = _shift(raw, dt_ns, d_id) if dt_ns or d_id else raw
+                    if n_pass == 0 and self._loop:
+                        max_id = max(max_id, _event_id(raw))
+                    if first_ts is None:
+                        first_ts = event.ts_event
+                    last_ts = event.ts_event
+                    if self._speed is not None:
+                        due = t0 + (event.ts_event - first_ts) / _NS / self._speed
+                        wait = due - self._clock.monotonic()
+                        if wait > 0:
+                            await self._clock.sleep(wait)
+                    self.position_ns = event.ts_event
+                    await self._publish(event)
+                if self._speed is None:
+                    await asyncio.sleep(0)
+            if self._on_pass is not None:
+                self._on_pass(n_pass)
+            if not self._loop or first_ts is None or last_ts is None:
+                break
+            if n_pass == 0:
+                span = last_ts - first_ts + _NS
+        self.finished.set()
+
+
+async def _batches(events: Iterable[MarketEvent]) -> AsyncIterator[list[MarketEvent]]:
+    """Pull the (possibly disk-backed) iterator in a worker thread, a batch at a time, so
+    reading Parquet never blocks the event loop."""
+    it = iter(events)
+
+    def take() -> list[MarketEvent]:
+        return list(itertools.islice(it, _BATCH))
+
+    while batch := await asyncio.to_thread(take):
+        yield batch
