@@ -1,0 +1,122 @@
+"""``FeatureEngine``: the single feature code path for live serving and offline training.
+
+Live: the runner calls ``on_event`` per event and ``on_tick(ts)`` at each tick boundary.
+Offline: ``ingest`` adds columnar batches and ``tick`` produces arrays; the drivers in
+``csx_core.features.drive`` decide the tick times from event time. Both fill the same
+buckets (``fill``) and call the same tick function (``compute_tick``). No wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from csx_core.contracts import EVENT_KINDS, FeatureSnapshot, MarketEvent
+from csx_core.features.buckets import SEC, Buckets
+from csx_core.features.config import EngineConfig
+from csx_core.features.fill import fill_event, fill_table
+from csx_core.features.names import FEATURE_NAMES, FEATURE_VERSION
+from csx_core.features.tick import TickCache, TickFrame, compute_tick
+
+KIND_ORDER: tuple[str, ...] = tuple(EVENT_KINDS)
+
+
+class FeatureEngine:
+    """Per-symbol 1-second buckets plus one vectorised tick function.
+
+    ``on_tick(ts)`` / ``tick(ts)`` require ``ts`` to be a whole second (ns) later than the
+    previous tick; the snapshot sees every event with ``ts_event < ts``. Events may run up
+    to ``MAX_AHEAD_S`` seconds ahead of the last tick; events older than the last tick are
+    "late": they count in ``late_events`` and are folded into the first open second.
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self._b = Buckets(gap_after_s=self.config.gap_after_s)
+        self._last_tick: int | None = None
+        self._order = np.empty(0, dtype=np.int64)
+        self._cache = TickCache()
+
+    # -- input ----------------------------------------------------------------------------
+    def on_event(self, event: MarketEvent) -> None:
+        """Add one event to its symbol's bucket (the live path)."""
+        fill_event(self._b, event)
+
+    def ingest(self, tables: Mapping[str, pa.Table]) -> None:
+        """Add per-kind tables (contract schemas, each ordered by ``ts_event``) at once:
+        the offline path; the result equals feeding the rows through ``on_event``."""
+        unknown = set(tables) - set(KIND_ORDER)
+        if unknown:
+            raise ValueError(f"unknown event kinds {sorted(unknown)}")
+        klines = tables.get("kline")
+        if klines is not None:
+            tables = {**tables, "kline": klines.filter(klines.column("closed"))}
+        if self._b.closed is None:
+            firsts = [pc.min(t.column("ts_event")).as_py() for t in tables.values() if t.num_rows]
+            if firsts:
+                self._b.closed = min(firsts) // SEC
+        for kind in KIND_ORDER:
+            table = tables.get(kind)
+            if table is not None:
+                fill_table(self._b, kind, table)
+
+    def mark_gap(self, symbol: str | None, start_ns: int, end_ns: int) -> None:
+        """Declare that data for ``symbol`` (``None``: every symbol) is missing in
+        ``[start_ns, end_ns)``, e.g. from the recorder's gap ledger. Every window that
+        overlaps it yields NaN features and ``gap=True`` until it slides past."""
+        self._b.mark_gap(symbol, start_ns, end_ns)
+
+    # -- output ---------------------------------------------------------------------------
+    def tick(self, ts: int) -> TickFrame:
+        """Roll buckets to ``ts`` and compute every seen symbol's features as arrays."""
+        if ts % SEC:
+            raise ValueError(f"tick time must be a whole second in ns, got {ts}")
+        if self._last_tick is not None and ts <= self._last_tick:
+            raise ValueError(f"tick {ts} is not after the previous tick {self._last_tick}")
+        t = ts // SEC
+        self._b.roll_to(t)
+        if len(self._order) != self._b.n:
+            names = self._b.names
+            self._order = np.array(sorted(range(len(names)), key=names.__getitem__), np.int64)
+        prev = None if self._last_tick is None else self._last_tick // SEC
+        frame = compute_tick(self._b, self.config, t, prev, self._order, ts, self._cache)
+        self._last_tick = ts
+        return frame
+
+    def on_tick(self, ts: int) -> list[FeatureSnapshot]:
+        """One ``FeatureSnapshot`` per seen symbol at tick ``ts`` (the live path)."""
+        return snapshots_of(self.tick(ts))
+
+    @property
+    def late_events(self) -> int:
+        return self._b.late_events
+
+    @property
+    def open_second(self) -> int | None:
+        """The first second (epoch s) not yet rolled into history; None before any input."""
+        return self._b.closed
+
+    @property
+    def last_tick(self) -> int | None:
+        return self._last_tick
+
+
+def snapshots_of(frame: TickFrame) -> list[FeatureSnapshot]:
+    """The contract objects of one tick, in symbol order."""
+    values = frame.values.tolist()
+    warm, gap = frame.warm.tolist(), frame.gap.tolist()
+    return [
+        FeatureSnapshot(
+            symbol=symbol,
+            ts=frame.ts,
+            feature_version=FEATURE_VERSION,
+            names=FEATURE_NAMES,
+            values=tuple(values[k]),
+            warm=warm[k],
+            gap=gap[k],
+        )
+        for k, symbol in enumerate(frame.symbols)
+    ]

@@ -1,0 +1,149 @@
+"""The wide training table and the canonical digest of a snapshot stream.
+
+Wide table (what training reads; keep it exactly): columns ``symbol`` (string), ``ts``
+(int64 ns tick), ``warm`` (bool), ``gap`` (bool), the ``PRICE_COLUMNS`` (float64, not model
+features), then every model feature in ``FEATURE_NAMES`` order (float64); schema metadata
+``csx.feature_version`` and ``csx.feature_names`` (JSON list). Rows are ordered by
+(ts, symbol).
+
+Digest (SHA-256, hex) of a snapshot stream, defined over what a ``FeatureSnapshot`` holds
+(price columns are not part of it): the header ``csx-feature-digest/1\\n<version>\\n<names
+as compact JSON>\\n``, then per tick in time order: ``ts`` as int64 little-endian, the row
+count as uint32 LE, the symbols (sorted) joined and terminated by ``\\n`` (UTF-8), ``warm``
+and ``gap`` as one byte each per row, and the values as float64 LE in row-major order with
+every NaN written as the quiet NaN ``0x7ff8000000000000``. A tick with no rows adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+
+import numpy as np
+import pyarrow as pa
+
+from csx_core.contracts import FeatureSnapshot
+from csx_core.features.names import FEATURE_NAMES, FEATURE_VERSION, PRICE_COLUMNS
+from csx_core.features.tick import TickFrame
+
+DIGEST_HEADER = (
+    f"csx-feature-digest/1\n{FEATURE_VERSION}\n"
+    f"{json.dumps(list(FEATURE_NAMES), separators=(',', ':'))}\n"
+).encode()
+
+
+def wide_schema() -> pa.Schema:
+    fields = [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("ts", pa.int64(), nullable=False),
+        pa.field("warm", pa.bool_(), nullable=False),
+        pa.field("gap", pa.bool_(), nullable=False),
+    ]
+    fields += [pa.field(c, pa.float64()) for c in PRICE_COLUMNS]
+    fields += [pa.field(c, pa.float64()) for c in FEATURE_NAMES]
+    return pa.schema(
+        fields,
+        metadata={
+            b"csx.feature_version": FEATURE_VERSION.encode(),
+            b"csx.feature_names": json.dumps(list(FEATURE_NAMES)).encode(),
+        },
+    )
+
+
+WIDE_SCHEMA = wide_schema()
+
+
+def frames_to_table(frames: Sequence[TickFrame]) -> pa.Table:
+    """Stack tick frames into one wide table."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return WIDE_SCHEMA.empty_table()
+    prices = np.concatenate([f.prices for f in frames])
+    values = np.concatenate([f.values for f in frames])
+    columns: list[pa.Array] = [
+        pa.array([s for f in frames for s in f.symbols], pa.string()),
+        pa.array(np.concatenate([np.full(len(f), f.ts, np.int64) for f in frames])),
+        pa.array(np.concatenate([f.warm for f in frames])),
+        pa.array(np.concatenate([f.gap for f in frames])),
+    ]
+    columns += [pa.array(prices[:, k]) for k in range(prices.shape[1])]
+    columns += [pa.array(values[:, k]) for k in range(values.shape[1])]
+    return pa.Table.from_arrays(columns, schema=WIDE_SCHEMA)
+
+
+def frames_of_table(table: pa.Table) -> Iterator[TickFrame]:
+    """The tick frames of a wide table (rows ordered by ts, symbol)."""
+    if table.num_rows == 0:
+        return
+    ts = table.column("ts").to_numpy()
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+    ends = np.r_[starts[1:], len(ts)]
+    symbols = table.column("symbol").to_pylist()
+    warm = table.column("warm").to_numpy(zero_copy_only=False)
+    gap = table.column("gap").to_numpy(zero_copy_only=False)
+    prices = np.column_stack([table.column(c).to_numpy() for c in PRICE_COLUMNS])
+    values = np.column_stack([table.column(c).to_numpy() for c in FEATURE_NAMES])
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield TickFrame(int(ts[a]), symbols[a:b], warm[a:b], gap[a:b], prices[a:b], values[a:b])
+
+
+class SnapshotDigest:
+    """Incremental SHA-256 of a snapshot stream (definition in the module docstring)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256(DIGEST_HEADER)
+        self.ticks = 0
+        self.rows = 0
+
+    def update_arrays(
+        self,
+        ts: int,
+        symbols: Sequence[str],
+        warm: np.ndarray,
+        gap: np.ndarray,
+        values: np.ndarray,
+    ) -> None:
+        if not len(symbols):
+            return
+        h = self._h
+        h.update(np.int64(ts).astype("<i8").tobytes())
+        h.update(np.uint32(len(symbols)).astype("<u4").tobytes())
+        h.update(("\n".join(symbols) + "\n").encode())
+        h.update(np.asarray(warm, np.uint8).tobytes())
+        h.update(np.asarray(gap, np.uint8).tobytes())
+        v = np.asarray(values, dtype="<f8")
+        h.update(np.where(np.isnan(v), np.nan, v).astype("<f8").tobytes())
+        self.ticks += 1
+        self.rows += len(symbols)
+
+    def update(self, frame: TickFrame) -> None:
+        self.update_arrays(frame.ts, frame.symbols, frame.warm, frame.gap, frame.values)
+
+    def update_snapshots(self, snapshots: Iterable[FeatureSnapshot]) -> None:
+        """Snapshots of whole ticks, in time order (any order within a tick)."""
+        for ts, group in groupby(snapshots, key=lambda s: s.ts):
+            rows = sorted(group, key=lambda s: s.symbol)
+            self.update_arrays(
+                ts,
+                [r.symbol for r in rows],
+                np.array([r.warm for r in rows]),
+                np.array([r.gap for r in rows]),
+                np.array([r.values for r in rows], dtype=np.float64),
+            )
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def digest_frames(frames: Iterable[TickFrame]) -> str:
+    d = SnapshotDigest()
+    for f in frames:
+        d.update(f)
+    return d.hexdigest()
+
+
+def digest_table(table: pa.Table) -> str:
+    """The digest of a wide table; equals the digest of the snapshots it was made from."""
+    return digest_frames(frames_of_table(table))

@@ -1,0 +1,89 @@
+"""Feeds the dashboard (``csx_live.dashboard``) from the runner's ticks and live health.
+
+A tick listener: each tick it samples health (connections, frames/s, drops, malformed, tick
+p99 over the last 300 ticks, model, data age, readiness) and asks the dashboard's tracker
+for a new ``DashboardView``; the dashboard routes serve the latest one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from csx_live.connectors.stream import LinkStats
+from csx_live.dashboard.model import DashboardView, HealthStrip
+from csx_live.dashboard.tracker import DashboardTracker
+from csx_live.runner import TickReport
+from csx_live.state import NS_PER_S, LiveState
+
+
+class _Counted(Protocol):
+    dropped: int
+
+
+class DashboardFeed:
+    def __init__(
+        self,
+        *,
+        state: LiveState,
+        link: LinkStats,
+        queue: _Counted,
+        connections: Callable[[], int],
+        fresh_s: float,
+        wall_ns: Callable[[], int] = time.time_ns,
+        tracker: DashboardTracker | None = None,
+    ) -> None:
+        self._state = state
+        self._link = link
+        self._queue = queue
+        self._connections = connections
+        self._fresh_s = fresh_s
+        self._wall_ns = wall_ns
+        self._tracker = tracker or DashboardTracker()
+        self._durations: deque[float] = deque(maxlen=300)
+        self._last_frames = 0
+        self._last_wall: int | None = None
+        self.latest: DashboardView | None = None
+
+    def view(self) -> DashboardView | None:
+        return self.latest
+
+    def health(self) -> HealthStrip:
+        st = self._state
+        now = self._wall_ns()
+        frames = self._link.frames_in
+        rate = 0.0
+        if self._last_wall is not None and now > self._last_wall:
+            rate = (frames - self._last_frames) * NS_PER_S / (now - self._last_wall)
+        self._last_frames, self._last_wall = frames, now
+        ordered = sorted(self._durations)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
+        ready, reasons = st.readiness(now, self._fresh_s)
+        age = st.data_age_s(now)
+        return HealthStrip(
+            ready=ready,
+            not_ready_reasons=tuple(reasons),
+            connections=self._connections(),
+            frames_per_s=round(rate, 1),
+            dropped_total=self._queue.dropped,
+            malformed_total=st.ingest.malformed,
+            tick_p99_ms=round(p99 * 1000, 3),
+            model_version=st.model.version or st.model.model_id if st.model else None,
+            model_alias=st.model.alias or None if st.model else None,
+            data_age_s=None if age is None else round(age, 3),
+            warming_up=st.last_tick_ns is None or (st.scored_symbols == 0 and st.model is not None),
+            feed_stale=age is not None and age > self._fresh_s,
+        )
+
+    def on_tick(self, report: TickReport) -> None:
+        self._durations.append(self._state.last_tick_duration_s)
+        self.latest = self._tracker.update(
+            report.ts,
+            report.ranked,
+            prices=report.prices,
+            new_alerts=report.alerts,
+            health=self.health(),
+            universe_size=len(self._state.universe),
+        )

@@ -1,0 +1,359 @@
+"""The live pipeline: frames → decoder → bounded queue → FeatureEngine → tick → scorer →
+ranker → alerter → sinks, updating :class:`LiveState` for the server.
+
+Ticks are **event-time driven** with the offline drivers' rule (``EventClock``: the tick at
+boundary T fires when the first event with ``ts_event >= T`` arrives, before it is applied),
+so a recorded session replays into the same snapshots. When the feed is quiet, a wall-clock
+fallback fires due boundaries ``tick_fallback_s`` after they pass, so ranks and readiness
+keep moving; events that arrive for an already-ticked second count as late in the engine.
+Event time is mapped to wall time through the last processed event (``anchor``), so a feed
+that replays old data (the fake exchange) never triggers a flood of catch-up ticks, and
+``tick_drift_s`` measures how late a tick fired after its boundary was crossed.
+
+Seams (injected by ``csx_live.app``): the decoder (``csx_core.wire``), the engine
+(``csx_core.features``) and the tick pipeline (``csx_core.ranking.tick`` with a scorer
+from ``csx_live.model``). Without a pipeline the runner still computes features but
+ranks nothing and reports not-ready with the reason — it never invents scores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from csx_core.contracts import MarketEvent, PredictionSnapshot, ReasonCode
+from csx_core.features import FEATURE_INDEX, FEATURE_NAMES, PRICE_COLUMNS, EventClock, TickFrame
+from csx_core.ml.costs import CostModel
+from csx_core.ml.scorer import direction_enum
+from csx_core.ranking.tick import TickOutput, TickPipeline
+from csx_live.connectors.gaps import GapEntry, gap_symbols
+from csx_live.queue import DropOldestQueue
+from csx_live.sinks import JsonlSink, WebhookSink, alert_text
+from csx_live.state import NS_PER_S, LiveState
+
+log = logging.getLogger(__name__)
+
+Decode = Callable[[bytes, int], Sequence[MarketEvent]]
+"""Frame bytes + receive time (ns) → events; raises on a malformed frame (counted)."""
+
+
+class Engine(Protocol):
+    def on_event(self, event: MarketEvent) -> None: ...
+    def mark_gap(self, symbol: str | None, start_ns: int, end_ns: int) -> None: ...
+    def tick(self, ts: int) -> TickFrame: ...
+    @property
+    def late_events(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one scored tick produced, for listeners (the dashboard): the top-K in rank order
+    and this tick's alerts as PredictionSnapshots, and mid prices of those symbols."""
+
+    ts: int
+    ranked: list[PredictionSnapshot]
+    alerts: list[PredictionSnapshot]
+    prices: dict[str, float]
+
+
+TickListener = Callable[[TickReport], None]
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    cadence_s: int = 1
+    tick_fallback_s: float = 2.0
+    batch_max: int = 8192
+    top_k: int = 20
+    consumer_pause_s: float = 0.0
+    """DEV fault ``slow_consumer``: pause after each batch (overload tests)."""
+
+
+class Runner:
+    """Owns the tick loop; :meth:`on_frame` is the connectors' frame handler."""
+
+    def __init__(
+        self,
+        *,
+        state: LiveState,
+        queue: DropOldestQueue[MarketEvent],
+        decode: Decode,
+        engine: Engine,
+        pipeline: TickPipeline | None = None,
+        cost: CostModel | None = None,
+        sink: JsonlSink | None = None,
+        webhooks: WebhookSink | None = None,
+        observe_tick_s: Callable[[float], None] | None = None,
+        config: RunnerConfig | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.state = state
+        self.queue = queue
+        self._decode = decode
+        self.engine = engine
+        self.pipeline = pipeline
+        self._cost = cost
+        self._sink = sink
+        self.webhooks = webhooks
+        self.observe_tick_s = observe_tick_s
+        self.config = config or RunnerConfig()
+        self._wall_ns = wall_ns
+        self._anchor: tuple[int, int] | None = None  # (event ts, wall ns) of the last batch
+        self.clock = EventClock(self.config.cadence_s)
+        self._columns: npt.NDArray[np.int64] | None = None
+        if pipeline is not None:
+            self.use_pipeline(pipeline, cost)
+        self._entered: dict[str, int] = {}
+        self._reasons: dict[str, tuple[ReasonCode, ...]] = {}
+        self.tick_listeners: list[TickListener] = []
+        self._last: tuple[TickFrame, TickOutput | None, npt.NDArray[np.float64] | None] | None
+        self._last = None
+        state.symbol_view = self.symbol_view
+
+    def use_pipeline(self, pipeline: TickPipeline, cost: CostModel | None) -> None:
+        """Start scoring with ``pipeline`` (a model became available)."""
+        names = pipeline.scorer.feature_names
+        missing = [n for n in names if n not in FEATURE_INDEX]
+        if missing:
+            raise ValueError(f"the model needs features the engine lacks: {missing[:5]}")
+        self._columns = np.array([FEATURE_INDEX[n] for n in names], dtype=np.int64)
+        self.pipeline = pipeline
+        self._cost = cost
+
+    def on_gap(self, entry: GapEntry) -> None:
+        """An outage ended: mark its symbols' missing interval in the engine, so windows
+        overlapping it yield NaN rather than features computed over missing data."""
+        if entry.end_ns is None:
+            return
+        for symbol in gap_symbols(entry):
+            self.engine.mark_gap(symbol, entry.start_ns, entry.end_ns)
+
+    # -- ingest (called by the connectors for every frame; must stay cheap) -----------------
+    def on_frame(self, frame: bytes, recv_ns: int) -> None:
+        ingest = self.state.ingest
+        ingest.frames += 1
+        try:
+            events = self._decode(frame, recv_ns)
+        except Exception:  # the decoder's typed errors: a bad frame is counted, never fatal
+            ingest.malformed += 1
+            return
+        if not events:
+            ingest.ignored += 1
+            return
+        ingest.events += len(events)
+        self.queue.put_many(events)
+        self.state.last_event_wall_ns = recv_ns
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Consume events and tick until cancelled."""
+        fallback_ns = int(self.config.tick_fallback_s * NS_PER_S)
+        wait_s = min(0.25, self.config.tick_fallback_s / 2)
+        while True:
+            batch: list[MarketEvent] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    batch = await self.queue.get_batch(self.config.batch_max)
+            self.process(batch)
+            if self.clock.next_tick is not None and self._anchor is not None:
+                event_ts, wall = self._anchor
+                now_event = event_ts + (self._wall_ns() - wall)
+                for boundary in self.clock.due(now_event - fallback_ns):
+                    self.tick(boundary)
+            if batch:
+                # let the sockets and the server run between batches
+                await asyncio.sleep(self.config.consumer_pause_s)
+
+    def process(self, events: Sequence[MarketEvent]) -> None:
+        """Apply events in order, ticking at each boundary their event time crosses."""
+        due = self.clock.due
+        on_event = self.engine.on_event
+        for event in events:
+            for boundary in due(event.ts_event):
+                self.tick(boundary)
+            on_event(event)
+        if events:
+            last = events[-1].ts_event
+            self.state.last_event_ns = last
+            if self._anchor is None or last > self._anchor[0]:
+                self._anchor = (last, self._wall_ns())
+
+    def tick(self, ts: int) -> None:
+        state = self.state
+        start = time.perf_counter()
+        try:
+            frame = self.engine.tick(ts)
+            output, net = self._score(frame)
+        except Exception:
+            state.counters.tick_errors += 1
+            log.exception("tick failed", extra={"tick_ns": ts})
+            return
+        duration = time.perf_counter() - start
+        state.last_tick_ns = ts
+        now = self._wall_ns()
+        state.last_tick_wall_ns = now
+        if self._anchor is not None:
+            event_ts, wall = self._anchor
+            state.tick_drift_s = ((now - wall) - (ts - event_ts)) / NS_PER_S
+        state.last_tick_duration_s = duration
+        state.counters.ticks += 1
+        self._last = (frame, output, net)
+        if output is not None:
+            self._publish(frame, output, net)
+        elif self.tick_listeners:
+            self._notify(TickReport(ts=ts, ranked=[], alerts=[], prices={}))
+        if self.observe_tick_s is not None:
+            self.observe_tick_s(duration)
+
+    def _score(self, frame: TickFrame) -> tuple[TickOutput | None, npt.NDArray[np.float64] | None]:
+        if self.pipeline is None or self._columns is None or len(frame) == 0:
+            self.state.scored_symbols = 0
+            return None, None
+        x = frame.values[:, self._columns]
+        output = self.pipeline.run(frame.ts, frame.symbols, x)
+        self.state.scored_symbols = len(frame)
+        net = None
+        if self._cost is not None:
+            bid = frame.prices[:, PRICE_COLUMNS.index("px_bid")]
+            ask = frame.prices[:, PRICE_COLUMNS.index("px_ask")]
+            net = self._cost.expected_net_edge_bps(output.scores.expected_gross_bps, bid, ask)
+        return output, net
+
+    # -- outputs ---------------------------------------------------------------------------
+    def _publish(
+        self, frame: TickFrame, out: TickOutput, net: npt.NDArray[np.float64] | None
+    ) -> None:
+        state = self.state
+        ts = frame.ts
+        for event in out.events:
+            if event.action.value == "ENTER":
+                self._entered[event.symbol] = ts
+            elif event.action.value == "EXIT":
+                self._entered.pop(event.symbol, None)
+            if event.reason_codes:
+                self._reasons[event.symbol] = tuple(event.reason_codes)
+        row_of = {s: i for i, s in enumerate(frame.symbols)}
+        members = self.pipeline.ranker.members if self.pipeline else {}
+        ranks: list[dict[str, Any]] = []
+        for symbol, rank in sorted(members.items(), key=lambda kv: kv[1]):
+            i = row_of[symbol]
+            ranks.append(
+                {
+                    "rank": rank,
+                    "symbol": symbol,
+                    "p_inplay": _num(out.scores.p[i]),
+                    "direction": direction_enum(int(out.scores.direction[i])).value,
+                    "expected_net_edge_bps": None if net is None else _num(net[i]),
+                    "reason_codes": [str(r) for r in self._reasons.get(symbol, ())],
+                    "time_in_top_s": (ts - self._entered.get(symbol, ts)) / NS_PER_S,
+                    "mid": _num(frame.prices[i, PRICE_COLUMNS.index("px_mid")]),
+                }
+            )
+        state.ranks = ranks
+        state.counters.rank_events += len(out.events)
+        if self._sink is not None:
+            try:
+                for event in out.events:
+                    self._sink.write("rank", ts, msgspec.to_builtins(event))
+                for alert in out.alerts:
+                    self._sink.write("alert", ts, msgspec.to_builtins(alert))
+                self._sink.flush()
+            except OSError:
+                state.counters.sink_errors += 1
+                log.exception("rank sink write failed")
+        for alert in out.alerts:
+            record = msgspec.to_builtins(alert)
+            state.alerts.append(record)
+            state.counters.alerts += 1
+            if self.webhooks is not None:
+                self.webhooks.offer(alert_text(record))
+        if self.tick_listeners:
+            self._report(frame, out, net, [r["symbol"] for r in ranks], row_of)
+
+    def _report(
+        self,
+        frame: TickFrame,
+        out: TickOutput,
+        net: npt.NDArray[np.float64] | None,
+        ranked: list[str],
+        row_of: dict[str, int],
+    ) -> None:
+        model_id = self.pipeline.scorer.model_id if self.pipeline else "none"
+        mid_col = PRICE_COLUMNS.index("px_mid")
+
+        def prediction(symbol: str, codes: tuple[ReasonCode, ...]) -> PredictionSnapshot:
+            i = row_of[symbol]
+            edge = float(out.scores.expected_gross_bps[i]) if net is None else float(net[i])
+            return PredictionSnapshot(
+                symbol=symbol,
+                ts=frame.ts,
+                p_inplay=min(1.0, max(0.0, float(out.scores.p[i]))),
+                raw_score=_finite(out.scores.raw[i]),
+                direction=direction_enum(int(out.scores.direction[i])),
+                expected_net_edge_bps=edge if math.isfinite(edge) else 0.0,
+                model_id=model_id,
+                reason_codes=codes,
+            )
+
+        report = TickReport(
+            ts=frame.ts,
+            ranked=[prediction(s, self._reasons.get(s, ())) for s in ranked],
+            alerts=[prediction(a.symbol, a.reason_codes) for a in out.alerts],
+            prices={
+                s: float(frame.prices[row_of[s], mid_col])
+                for s in {*ranked, *(a.symbol for a in out.alerts)}
+            },
+        )
+        self._notify(report)
+
+    def _notify(self, report: TickReport) -> None:
+        for listener in self.tick_listeners:
+            try:
+                listener(report)
+            except Exception:
+                log.exception("tick listener failed")
+
+    def symbol_view(self, symbol: str) -> dict[str, Any] | None:
+        """The last tick's features and score for ``symbol`` (built on request, not per tick)."""
+        if self._last is None:
+            return None
+        frame, out, net = self._last
+        try:
+            i = frame.symbols.index(symbol)
+        except ValueError:
+            return None
+        view: dict[str, Any] = {
+            "warm": bool(frame.warm[i]),
+            "gap": bool(frame.gap[i]),
+            "prices": {n: _num(frame.prices[i, j]) for j, n in enumerate(PRICE_COLUMNS)},
+            "features": {n: _num(frame.values[i, j]) for j, n in enumerate(FEATURE_NAMES)},
+        }
+        if out is not None:
+            view["p_inplay"] = _num(out.scores.p[i])
+            view["raw_score"] = _num(out.scores.raw[i])
+            view["direction"] = direction_enum(int(out.scores.direction[i])).value
+            view["expected_net_edge_bps"] = None if net is None else _num(net[i])
+            view["rank"] = self.pipeline.ranker.members.get(symbol) if self.pipeline else None
+            view["reason_codes"] = [str(r) for r in self._reasons.get(symbol, ())]
+        return view
+
+
+def _finite(value: Any) -> float:
+    f = float(value)
+    return f if math.isfinite(f) else 0.0
+
+
+def _num(value: Any) -> float | None:
+    """JSON-safe float: NaN/inf become null."""
+    f = float(value)
+    return f if math.isfinite(f) else None

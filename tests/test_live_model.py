@@ -1,0 +1,158 @@
+"""Model resolution for csx live: verified packages, refused tampering, DEV-only fallback,
+clear errors for missing sources, and the engine/model feature check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from csx_core.features import FEATURE_NAMES, FEATURE_VERSION, EngineConfig, FeatureEngine
+from csx_core.ml.baseline import BaselineScorer
+from csx_core.ml.calibration import Calibrator
+from csx_core.ml.costs import CostModel
+from csx_core.ml.lgbm import LgbmParams, train_booster
+from csx_core.ml.package import PackageContents, write_package
+from csx_core.ml.scorer import GrossMoveModel
+from csx_core.ranking.ranker import Ranker, RankerConfig
+from csx_core.ranking.tick import TickPipeline
+from csx_live import model as model_module
+from csx_live.config import Profile
+from csx_live.model import ModelUnavailableError, load_model
+from csx_live.queue import DropOldestQueue
+from csx_live.runner import Runner
+from csx_live.state import LiveState
+
+
+def engine_package(out: Path, *, rows: int = 600, seed: int = 0) -> Path:
+    """A real (small) LightGBM package on the engine's FEATURE_NAMES, written by the core."""
+    rng = np.random.default_rng(seed)
+    names = FEATURE_NAMES
+    x = rng.normal(size=(rows, len(names)))
+    y = x[:, 0] + rng.normal(scale=0.5, size=rows) > 0.8
+    up = x[:, 1] > 0
+    params = LgbmParams(max_rounds=15, num_threads=1)
+    model = train_booster(x, y, x, y, names, params, fixed_rounds=15)
+    direction = train_booster(x[y], up[y], x[y], up[y], names, params, fixed_rounds=10)
+    calibrator = Calibrator("platt", a=1.0, b=0.0)
+    gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
+    contents = PackageContents(
+        model_text=model,
+        direction_text=direction,
+        calibrator=calibrator,
+        names=names,
+        feature_version=FEATURE_VERSION,
+        centers=np.nanmedian(x, axis=0),
+        gross=gross,
+        cost=CostModel(),
+        baseline=BaselineScorer(
+            names=names, calibrator=calibrator, term_means=np.zeros(3), gross=gross
+        ),
+        training={"data_digest": f"test-digest-{seed}", "labels": {"horizon_s": 60}},
+        metrics={},
+    )
+    write_package(out, contents)
+    return out
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return engine_package(tmp_path_factory.mktemp("models") / "pkg")
+
+
+def test_a_package_directory_loads_verified(package: Path) -> None:
+    loaded = load_model(str(package), profile=Profile.PROD)
+    assert loaded.info.verified
+    assert not loaded.info.fallback
+    assert loaded.info.model_id == loaded.scorer.model_id
+    assert loaded.info.data_digest == "test-digest-0"
+    assert loaded.info.model_id.startswith("lgbm-")
+    assert loaded.cost is not None
+
+
+def test_a_tampered_package_is_refused_in_every_profile(package: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "pkg"
+    shutil.copytree(package, copy)
+    model = copy / "model.txt"
+    model.write_text(model.read_text() + "\n")
+    for profile in Profile:
+        with pytest.raises(ModelUnavailableError, match="verification"):
+            load_model(str(copy), profile=profile)
+
+
+def test_dev_falls_back_to_the_packaged_baseline_prod_does_not(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_: Path) -> object:
+        raise RuntimeError("lightgbm cannot build this model")
+
+    monkeypatch.setattr(model_module, "load_package", broken)
+    loaded = load_model(str(package), profile=Profile.DEV)
+    assert loaded.info.fallback
+    assert loaded.info.model_id == "baseline-v1"
+    with pytest.raises(ModelUnavailableError, match="champion could not be loaded"):
+        load_model(str(package), profile=Profile.PROD)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("", "no model_source configured"),
+        ("/nonexistent/pkg", "does not exist"),
+        ("models:/csx-inplay@champion", "mlflow_tracking_uri"),
+        ("models:/a/b/c", "cannot parse"),
+    ],
+)
+def test_unavailable_sources_say_why(
+    source: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(ModelUnavailableError, match=message):
+        load_model(source, profile=Profile.DEV)
+
+
+def test_a_model_on_other_features_is_refused_by_the_runner(package: Path) -> None:
+    loaded = load_model(str(package), profile=Profile.DEV)
+    runner = Runner(
+        state=LiveState(),
+        queue=DropOldestQueue(10),
+        decode=lambda frame, ts: (),
+        engine=FeatureEngine(EngineConfig()),
+    )
+    runner.use_pipeline(TickPipeline(loaded.scorer, Ranker(RankerConfig())), loaded.cost)
+    narrowed = BaselineScorer(
+        names=("not_an_engine_feature",),
+        calibrator=Calibrator("platt"),
+        term_means=np.zeros(3),
+        gross=GrossMoveModel(in_play_bps=1.0, other_bps=0.0),
+    )
+    with pytest.raises(ValueError, match="features the engine lacks"):
+        runner.use_pipeline(TickPipeline(narrowed, Ranker(RankerConfig())), None)
+
+
+@pytest.mark.slow
+def test_the_champion_alias_resolves_to_a_pinned_verified_version(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real MLflow registry (sqlite): the package registered, aliased ``champion`` by the
+    project's registry code, then resolved and loaded by csx live."""
+    from csx_pipelines.registry import ModelRegistry
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = ModelRegistry(uri, artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = registry.log_run(package_dir=package, params={}, metrics={})
+    version = registry.register(run_id, tags={})
+    registry.force_promote(version)
+    loaded = load_model(
+        "models:/csx-inplay@champion",
+        profile=Profile.PROD,
+        tracking_uri=uri,
+        cache_dir=tmp_path / "cache",
+    )
+    assert (loaded.info.version, loaded.info.alias) == (version, "champion")
+    assert loaded.info.verified
+    assert loaded.info.model_id == load_model(str(package), profile=Profile.PROD).info.model_id
