@@ -11,12 +11,13 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Metric keys the backtest report provides (see csx_core.ml.backtest).
 ECE = "model.ece"
 AUC_DELTA_CI_LOW = "delta.roc_auc.ci_low"
-TOPK_PRECISION_DELTA_CI_LOW = "delta.topk_precision.ci_low"
-PNL_VS_CHAMPION_CI_LOW = "vs_champion.topk_net_pnl.ci_low"
+TOPK_PRECISION_DELTA_CI_LOW = "delta.precision_at_k.ci_low"
+PNL_VS_CHAMPION_CI_LOW = "vs_champion.net_pnl_at_k.ci_low"
 
 
 class Profile(enum.StrEnum):
@@ -60,6 +61,22 @@ def evaluate_gates(
     if gates.require_beats_champion and has_champion:
         results.append(_above_zero(metrics, PNL_VS_CHAMPION_CI_LOW, "beats_champion_pnl"))
     return results
+
+
+def flatten_report(report: Mapping[str, Any]) -> dict[str, float]:
+    """A backtest report (``BacktestReport.to_dict()``) as flat, finite MLflow metrics:
+    ``model.<m>``, ``baseline.<m>``, ``delta.<m>.{estimate,ci_low,ci_high}``."""
+    flat: dict[str, float] = {}
+    for scorer, values in report.get("metrics", {}).items():
+        for name, value in values.items():
+            flat[f"{scorer}.{name}"] = float(value)
+    for name, delta in report.get("deltas", {}).items():
+        for part in ("estimate", "ci_low", "ci_high"):
+            flat[f"delta.{name}.{part}"] = float(delta[part])
+    for key in ("base_rate", "n_rows", "n_ticks"):
+        if key in report:
+            flat[key] = float(report[key])
+    return {k: v for k, v in flat.items() if math.isfinite(v)}
 
 
 def _value(metrics: Mapping[str, float], key: str) -> float:

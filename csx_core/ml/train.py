@@ -31,7 +31,7 @@ from csx_core.ml.labels import LabelConfig, label_features
 from csx_core.ml.lgbm import LgbmParams, LgbmScorer, TrainedLgbm, fit_lgbm
 from csx_core.ml.package import PackageContents, write_package
 from csx_core.ml.plots import write_plots
-from csx_core.ml.scorer import GrossMoveModel
+from csx_core.ml.scorer import GrossMoveModel, Scorer
 from csx_core.ml.splits import Fold, SplitAudit, SplitConfig, audit_folds, walk_forward_folds
 
 FloatArray = npt.NDArray[np.float64]
@@ -114,8 +114,13 @@ def table_digest(table: pa.Table) -> str:
 def build_dataset(features: pa.Table, config: TrainConfig) -> Dataset:
     """Label, drop rows not usable at t, cut purged folds and audit them (raises
     LeakageError if the audit finds any overlap)."""
-    names = feature_names(features)
-    labelled = label_features(features, config.cost, config.labels)
+    return dataset_from_labelled(label_features(features, config.cost, config.labels), config)
+
+
+def dataset_from_labelled(labelled: pa.Table, config: TrainConfig) -> Dataset:
+    """As ``build_dataset`` for a table that already carries its labels (e.g. labelled at
+    full tick resolution and then sampled, see ``csx_core.ml.dataset``)."""
+    names = feature_names(labelled)
     keep = pc.invert(labelled.column("gap"))
     if config.require_warm:
         keep = pc.and_(keep, labelled.column("warm"))
@@ -125,7 +130,7 @@ def build_dataset(features: pa.Table, config: TrainConfig) -> Dataset:
     folds = walk_forward_folds(ts, label_end, config.splits)
     audit = audit_folds(folds, ts, label_end)
     audit.raise_if_leaky()
-    return Dataset(table, names, feature_version(features), folds, audit, table_digest(table))
+    return Dataset(table, names, feature_version(labelled), folds, audit, table_digest(table))
 
 
 def _labels(ds: Dataset) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
@@ -135,10 +140,27 @@ def _labels(ds: Dataset) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], 
     return y, up, gross
 
 
+@dataclass(frozen=True)
+class TrainedFold:
+    """A fold's LightGBM model before calibration (the ``trained_model`` stage)."""
+
+    fold: Fold
+    lgbm: TrainedLgbm
+    gross: GrossMoveModel
+
+
 def fit_fold(
     ds: Dataset, fold: Fold, config: TrainConfig, x: FloatArray | None = None
 ) -> FittedFold:
     """Fit LightGBM (early stopping on ``valid``), calibrate on ``calib``, fit the baseline."""
+    x = ds.x if x is None else x
+    return calibrate_fold(ds, train_fold(ds, fold, config, x), config, x)
+
+
+def train_fold(
+    ds: Dataset, fold: Fold, config: TrainConfig, x: FloatArray | None = None
+) -> TrainedFold:
+    """LightGBM on ``train`` with early stopping on the purged ``valid`` slice."""
     x = ds.x if x is None else x
     y, up, gross = _labels(ds)
     if len(fold.valid) == 0:
@@ -164,14 +186,23 @@ def fit_fold(
         up_valid=up[fold.valid],
         params=config.lgbm,
     )
-    gross_model = GrossMoveModel.fit(gross[fold.train], y[fold.train])
+    return TrainedFold(fold, trained, GrossMoveModel.fit(gross[fold.train], y[fold.train]))
+
+
+def calibrate_fold(
+    ds: Dataset, trained: TrainedFold, config: TrainConfig, x: FloatArray | None = None
+) -> FittedFold:
+    """Calibrate on the fold's ``calib`` slice only, and fit the baseline the same way."""
+    x = ds.x if x is None else x
+    y, _, gross = _labels(ds)
+    fold = trained.fold
     uncalibrated = LgbmScorer(
-        model_text=trained.model_text,
-        direction_text=trained.direction_text,
+        model_text=trained.lgbm.model_text,
+        direction_text=trained.lgbm.direction_text,
         calibrator=Calibrator("platt"),
         names=ds.names,
-        centers=trained.centers,
-        gross=gross_model,
+        centers=trained.lgbm.centers,
+        gross=trained.gross,
         predict_threads=config.lgbm.num_threads,
     )
     raw_calib = uncalibrated.raw_score(x[fold.calib])
@@ -188,9 +219,9 @@ def fit_fold(
     )
     return FittedFold(
         fold=fold,
-        lgbm=trained,
+        lgbm=trained.lgbm,
         calibrator=fit_calibrator(raw_calib, y[fold.calib], config.calibration),
-        gross=gross_model,
+        gross=trained.gross,
         baseline=baseline,
     )
 
@@ -294,4 +325,40 @@ def train_and_evaluate(features: pa.Table, config: TrainConfig) -> TrainResult:
         report=report,
         audit=ds.audit,
         plots=plots,
+    )
+
+
+def compare_with_champion(
+    ds: Dataset,
+    fitted: list[FittedFold],
+    champion: Scorer,
+    config: TrainConfig,
+    x: FloatArray | None = None,
+) -> BacktestReport:
+    """Candidate vs the serving champion on the same test slices, paired bootstrap (the
+    champion takes the baseline's place in the report). The champion must read the same
+    features in the same order; otherwise the comparison is refused."""
+    if tuple(champion.feature_names) != tuple(ds.names):
+        raise ValueError("the champion reads different features; compare on a common set")
+    x = ds.x if x is None else x
+    y, _, _ = _labels(ds)
+    idx = np.concatenate([ff.fold.test for ff in fitted])
+    none = np.empty(0, dtype=np.int64)
+    candidate = [ff.scorer().score(x[ff.fold.test], reason_rows=none) for ff in fitted]
+    served = champion.score(x[idx], reason_rows=none)
+    data = EvalInputs(
+        ts=np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)[idx],
+        y=y[idx],
+        fwd_ret_bps=column(ds.table, "fwd_ret_bps")[idx],
+        cost_bps=column(ds.table, "cost_bps")[idx],
+        horizon_ns=config.labels.horizon_ns,
+    )
+    return evaluate(
+        data,
+        Prediction(
+            np.concatenate([s.p for s in candidate]),
+            np.concatenate([s.direction for s in candidate]),
+        ),
+        Prediction(served.p, served.direction),
+        config.backtest,
     )

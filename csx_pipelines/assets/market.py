@@ -1,7 +1,6 @@
 """market_data: one UTC day of market events in the store, from the simulator, the
 recorder's output or imported archives."""
 
-
 from datetime import date
 from typing import Literal
 

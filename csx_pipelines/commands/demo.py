@@ -1,30 +1,54 @@
-"""Subcommands of the ML platform (registered with the ``csx`` CLI)."""
+"""``csx demo``: the main job end to end on embedded defaults."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from csx_core.cli import Command
 
 
-def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default="data", help="the local data lake (default: data)")
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="default: data")
+    parser.add_argument("--symbols", type=int, default=20, help="simulated symbols (default 20)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="how long to watch the live runner before the summary",
+    )
+    parser.add_argument("--speed", type=float, default=20.0, help="held-out replay speed")
+    parser.add_argument("--port", type=int, default=8080, help="live runner HTTP port")
+    parser.add_argument("--exchange-port", type=int, default=9000)
+    parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the exchange and runner up after the summary (Ctrl-C stops)",
+    )
 
 
-def _run_demo(args: argparse.Namespace) -> int:
-    # The demo grows stage by stage as the platform does; today it lists the contracts that
-    # every stage exchanges.
-    from csx_core.commands.contracts import run_contracts
+def _run(args: argparse.Namespace) -> int:
+    from csx_pipelines.demo import DemoSettings, run_demo
 
-    print("CryptoScreener-X demo: the data contracts every stage exchanges")
-    return run_contracts(arrow=False)
+    return run_demo(
+        DemoSettings(
+            data_dir=args.data_dir,
+            symbols=args.symbols,
+            seconds=args.seconds,
+            speed=args.speed,
+            port=args.port,
+            exchange_port=args.exchange_port,
+            keep_running=args.keep_running,
+        )
+    )
 
 
 COMMANDS = [
     Command(
         name="demo",
-        help="Run the main job end to end on embedded defaults.",
-        configure=_configure_demo,
-        run=_run_demo,
+        help="Run the main job end to end: simulate, train and promote through Dagster and "
+        "MLflow, then serve a held-out day live.",
+        configure=_configure,
+        run=_run,
     ),
 ]

@@ -1,0 +1,62 @@
+"""monitoring: nightly re-evaluation of the champion and the fault-injection soak."""
+
+from typing import Any
+
+import dagster as dg
+
+from csx_pipelines.resources import LakeResource, RegistryResource
+
+GROUP = "monitoring"
+MAX_ECE_DRIFT = 0.05
+
+
+@dg.asset(group_name=GROUP)
+def champion_backtest(lake: LakeResource, mlflow: RegistryResource) -> dg.Output[Any]:
+    """The serving champion scored on the newest replayed day it was not trained on, next
+    to the metrics it was promoted with: the drift record."""
+    from csx_pipelines.drift import evaluate_champion
+
+    drift = evaluate_champion(lake.root, mlflow.registry())
+    return dg.Output(drift, metadata={"drift": dg.MetadataValue.json(drift)})
+
+
+@dg.asset_check(asset=champion_backtest)
+def champion_calibration_holds(champion_backtest: Any) -> dg.AssetCheckResult:
+    """Calibration on new data stays within ``MAX_ECE_DRIFT`` of the promoted ECE."""
+    drift = float(champion_backtest["ece_drift"])
+    return dg.AssetCheckResult(
+        passed=drift <= MAX_ECE_DRIFT,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"ece_drift": drift, "max": MAX_ECE_DRIFT},
+    )
+
+
+class SoakConfig(dg.Config):
+    minutes: float = 2.0
+    profile: str = "baseline"
+
+
+@dg.asset(group_name=GROUP)
+def soak_summary(config: SoakConfig, lake: LakeResource) -> dg.Output[Any]:
+    """A fault-injection soak of the live runner against the fake exchange."""
+    from csx_pipelines.soak import run_nightly_soak
+
+    summary, results = run_nightly_soak(lake.root, minutes=config.minutes, profile=config.profile)
+    return dg.Output(
+        summary,
+        metadata={
+            "summary": dg.MetadataValue.json(__import__("json").loads(summary.to_json())),
+            "thresholds": dg.MetadataValue.md("```\n" + results + "\n```"),
+        },
+    )
+
+
+@dg.asset_check(asset=soak_summary, blocking=True)
+def soak_within_thresholds(soak_summary: Any) -> dg.AssetCheckResult:
+    """Every soak threshold of the run's profile holds."""
+    from csx_pipelines.soak import check
+
+    passed, table = check(soak_summary)
+    return dg.AssetCheckResult(
+        passed=passed, metadata={"table": dg.MetadataValue.md("```\n" + table + "\n```")}
+    )

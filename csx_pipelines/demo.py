@@ -1,0 +1,343 @@
+"""The main job end to end: simulate → Dagster materializes every asset → MLflow champion →
+the fake exchange replays a held-out day → the live runner serves it.
+
+Each stage prints what it did; the Dagster runs land in the local instance, so the UI shows
+them afterwards (``csx ui dagster``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+HOLDOUT_SEED_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    data_dir: Path
+    symbols: int = 20
+    seconds: float = 60.0
+    speed: float = 20.0
+    port: int = 8080
+    exchange_port: int = 9000
+    keep_running: bool = False
+    seed: int = 7
+
+
+def stage(title: str) -> None:
+    print(f"\n==> {title}", flush=True)
+
+
+def run_demo(settings: DemoSettings) -> int:
+    started = time.monotonic()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = _environment(data_dir)
+    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "CSX_DATA_DIR", "MLFLOW_TRACKING_URI")})
+    days = _materialize_all(data_dir, settings)
+    holdout_day = days[-1] + timedelta(days=1)
+    holdout = _simulate_holdout(data_dir, holdout_day, settings)
+    stage(
+        f"live: fake exchange replays {holdout_day} at {settings.speed}x, runner loads "
+        "models:/csx-inplay@champion"
+    )
+    with _live_stack(holdout, settings, env, data_dir) as urls:
+        _print_where_to_look(urls, data_dir)
+        summary = _observe(urls, settings.seconds)
+        _print_summary(summary)
+        if settings.keep_running:
+            print("\n--keep-running: Ctrl-C stops the exchange and the runner.", flush=True)
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)
+    return 0 if summary["ranked"] else 1
+
+
+def _environment(data_dir: Path) -> dict[str, str]:
+    from csx_pipelines.instance import platform_env
+    from csx_pipelines.registry import default_tracking_uri
+
+    env = platform_env(data_dir)
+    env["MLFLOW_TRACKING_URI"] = os.environ.get("MLFLOW_TRACKING_URI") or (
+        default_tracking_uri(data_dir)
+    )
+    return env
+
+
+def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
+    import dagster as dg
+
+    from csx_pipelines.definitions import build_definitions
+    from csx_pipelines.partitions import daily
+
+    defs = build_definitions(str(data_dir), os.environ["MLFLOW_TRACKING_URI"])
+    job = defs.resolve_job_def("training_job")
+    keys = daily.get_partition_keys()
+    instance = dg.DagsterInstance.get()
+    market_config = {
+        "ops": {
+            "market_events": {
+                "config": {"sim_symbols": settings.symbols, "sim_seed": settings.seed}
+            }
+        }
+    }
+    for key in keys:
+        stage(f"market_events[{key}]: simulate {settings.symbols} symbols (Dagster run)")
+        t = time.monotonic()
+        result = job.execute_in_process(
+            partition_key=key,
+            instance=instance,
+            run_config=market_config,
+            asset_selection=[dg.AssetKey("market_events")],
+        )
+        _require(result, f"market_events[{key}]")
+        print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
+    stage(
+        "feature_snapshots → labels → training_dataset → trained_model → calibrated_model"
+        " → backtest_report → registered_model → champion (one Dagster run)"
+    )
+    t = time.monotonic()
+    downstream = [
+        k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey("market_events")
+    ]
+    result = job.execute_in_process(
+        partition_key=keys[-1], instance=instance, asset_selection=downstream
+    )
+    _require(result, "training")
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string() if event.asset_key else "?"
+        meta = event.materialization.metadata
+        shown = {
+            k: v.value
+            for k, v in meta.items()
+            if k in ("rows", "digest", "base_rate", "version", "promoted", "calib_ece")
+        }
+        print(f"    {key}: {shown}", flush=True)
+    for check in result.get_asset_check_evaluations():
+        print(f"    check {check.check_name}: {'PASS' if check.passed else 'FAIL'}", flush=True)
+    print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
+    return [date.fromisoformat(k) for k in keys]
+
+
+def _require(result: Any, what: str) -> None:
+    if not result.success:
+        raise SystemExit(f"demo: the Dagster run for {what} failed; see `csx ui dagster`")
+
+
+def _simulate_holdout(data_dir: Path, day: date, settings: DemoSettings) -> Path:
+    from csx_core.sim import SimConfig, simulate_day
+    from csx_core.store import EventStore
+
+    stage(f"held-out day {day}: simulate with another seed ({settings.seed + HOLDOUT_SEED_OFFSET})")
+    root = data_dir / "holdout" / "events"
+    store = EventStore(root)
+    if day not in store.dates("trade"):
+        config = SimConfig(
+            seed=settings.seed + HOLDOUT_SEED_OFFSET, start=day, days=1, n_symbols=settings.symbols
+        )
+        for kind, table in simulate_day(config, 0).items():
+            store.write(kind, table)
+    return root
+
+
+@contextmanager
+def _live_stack(
+    store: Path, settings: DemoSettings, env: dict[str, str], data_dir: Path
+) -> Iterator[dict[str, str]]:
+    csx = str(Path(sys.executable).parent / "csx")
+    logs = data_dir / "demo-logs"
+    logs.mkdir(exist_ok=True)
+    exchange = [
+        csx,
+        "exchange",
+        "--store",
+        str(store),
+        "--speed",
+        str(settings.speed),
+        "--port",
+        str(settings.exchange_port),
+        "--rebase-time",
+        "--loop",
+    ]
+    live = [
+        csx,
+        "live",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.port),
+        "--ws-url",
+        f"ws://127.0.0.1:{settings.exchange_port}",
+        "--rest-url",
+        f"http://127.0.0.1:{settings.exchange_port}",
+        "--model-source",
+        "models:/csx-inplay@champion",
+        "--profile",
+        "DEV",
+        "--sink-dir",
+        str(data_dir / "live"),
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, argv, url in (
+            (
+                "exchange",
+                exchange,
+                f"http://127.0.0.1:{settings.exchange_port}/fapi/v1/exchangeInfo",
+            ),
+            ("live", live, f"http://127.0.0.1:{settings.port}/healthz"),
+        ):
+            out = (logs / f"{name}.log").open("wb")
+            procs.append(
+                subprocess.Popen(  # noqa: S603 (argv is ours)
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
+            _wait_ok(url, procs[-1], name, logs / f"{name}.log")
+        yield {
+            "live": f"http://127.0.0.1:{settings.port}",
+            "exchange": f"http://127.0.0.1:{settings.exchange_port}",
+        }
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _wait_ok(
+    url: str, proc: subprocess.Popen[bytes], name: str, log: Path, timeout: float = 120.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"demo: {name} exited ({proc.returncode}); see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status < 500:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"demo: {name} not up within {timeout:.0f} s; see {log}")
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+
+
+def _observe(urls: dict[str, str], seconds: float) -> dict[str, Any]:
+    stage(f"observing the live runner for {seconds:.0f} s")
+    start = time.monotonic()
+    first = _metrics(urls["live"])
+    ready_at: float | None = None
+    while time.monotonic() - start < seconds:
+        status, _ = _get(urls["live"] + "/readyz")
+        if status == 200 and ready_at is None:
+            ready_at = time.monotonic() - start
+            print(f"    /readyz 200 after {ready_at:.1f} s", flush=True)
+        time.sleep(1.0)
+    elapsed = time.monotonic() - start
+    last = _metrics(urls["live"])
+    _, ranks_body = _get(urls["live"] + "/api/ranks")
+    ranks = json.loads(ranks_body)
+    frames = last.get("csx_ws_frames_received_total", 0.0) - first.get(
+        "csx_ws_frames_received_total", 0.0
+    )
+    return {
+        "ranked": ranks.get("ranks", ranks) if isinstance(ranks, dict) else ranks,
+        "frames_per_s": frames / max(elapsed, 1e-9),
+        "alerts": last.get("csx_alerts_total", 0.0),
+        "tick_p99_ms": _histogram_quantile(last, "csx_tick_duration_seconds", 0.99) * 1e3,
+        "ready_after_s": ready_at,
+        "model": _model_info(urls["live"]),
+    }
+
+
+def _metrics(base: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, body = _get(base + "/metrics")
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                key = f"{sample.name}|{sample.labels.get('le')}"
+                out[key] = out.get(key, 0.0) + sample.value
+            else:
+                out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out
+
+
+def _histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float:
+    buckets = sorted(
+        (float(k.split("|")[1]), v) for k, v in metrics.items() if k.startswith(f"{name}_bucket|")
+    )
+    if not buckets or buckets[-1][1] == 0:
+        return float("nan")
+    total = buckets[-1][1]
+    return next(le for le, count in buckets if count >= q * total)
+
+
+def _model_info(base: str) -> str:
+    _, body = _get(base + "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith("csx_model_info{"):
+            return line.split("{", 1)[1].rsplit("}", 1)[0]
+    return "none"
+
+
+def _print_where_to_look(urls: dict[str, str], data_dir: Path) -> None:
+    print(
+        f"""
+    dashboard        {urls["live"]}/
+    ranks (JSON)     {urls["live"]}/api/ranks
+    metrics          {urls["live"]}/metrics
+    readiness        {urls["live"]}/readyz
+    Dagster UI       ./csx.sh csx ui dagster --data-dir {data_dir}   (http://127.0.0.1:3000)
+    MLflow UI        ./csx.sh csx ui mlflow --data-dir {data_dir}    (http://127.0.0.1:5000)
+    logs             {data_dir / "demo-logs"}""",
+        flush=True,
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    stage("summary")
+    ranked = summary["ranked"]
+    print(f"    model            {summary['model']}")
+    ready = summary["ready_after_s"]
+    print(f"    ready after      {'never' if ready is None else f'{ready:.1f} s'}")
+    print(f"    frames/s         {summary['frames_per_s']:.0f}")
+    print(f"    tick p99         {summary['tick_p99_ms']:.1f} ms")
+    print(f"    alerts           {summary['alerts']:.0f}")
+    print("    top ranks:")
+    for row in list(ranked)[:10]:
+        print(f"      {json.dumps(row)[:150]}")
+    sys.stdout.flush()
