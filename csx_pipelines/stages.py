@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from csx_core.ml.train import Dataset, FittedFold, TrainConfig
 from csx_core.quality.features import FeatureHealth, measure_feature_health
@@ -23,6 +24,7 @@ FEATURES_DIR = "features"
 TRAINING_DIR = "training"
 # Replay determinism is proven on a bounded slice: one day of a few symbols, twice.
 DETERMINISM_SYMBOLS = 3
+DETERMINISM_SPAN_S = 2 * 3600
 
 
 def replay_features(data_dir: Path) -> ReplayResult:
@@ -51,18 +53,29 @@ def feature_health(features_dir: Path) -> FeatureHealth:
 
 
 def replay_twice(data_dir: Path) -> tuple[str, str]:
-    from csx_core.replay import replay_store
+    """Digests of two independent replays of the same slice (the first
+    ``DETERMINISM_SPAN_S`` of the first stored day, a few symbols): a replay's cost grows
+    with the ticks it spans, and any non-determinism shows within hours."""
+    import pyarrow.compute as pc
+
+    from csx_core.replay import replay_batches, store_batches
     from csx_core.store import EventStore
 
-    store = EventStore(data_dir / "events")
-    days = store.dates("trade")
-    symbols = sorted(
-        set(store.read("trade", start=days[0], end=days[0]).column("symbol").to_pylist())
-    )[:DETERMINISM_SYMBOLS]
-    digests = [
-        replay_store(data_dir / "events", None, start=days[0], end=days[0], symbols=symbols).digest
-        for _ in range(2)
-    ]
+    days = EventStore(data_dir / "events").dates("trade")
+    batch = next(store_batches(data_dir / "events", start=days[0], end=days[0]))
+    symbols = sorted(set(batch["trade"].column("symbol").to_pylist()))[:DETERMINISM_SYMBOLS]
+    first = min(int(pc.min(t.column("ts_event")).as_py()) for t in batch.values() if t.num_rows)
+    limit = first + DETERMINISM_SPAN_S * 1_000_000_000
+    sliced = {
+        kind: table.filter(
+            pc.and_(
+                pc.is_in(table.column("symbol"), pa.array(symbols)),
+                pc.less(table.column("ts_event"), limit),
+            )
+        )
+        for kind, table in batch.items()
+    }
+    digests = [replay_batches([sliced]).digest for _ in range(2)]
     return digests[0], digests[1]
 
 
