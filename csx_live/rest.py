@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -91,11 +92,14 @@ def _header_int(headers: Any, name: str) -> int | None:
 
 
 def _header_float(headers: Any, name: str) -> float | None:
+    """A non-negative finite number of seconds, or None: garbage (``nan``, ``inf``,
+    ``1e400``, text) is treated as absent so the governor falls back to its default."""
     raw = headers.get(name)
     try:
-        return float(raw) if raw is not None else None
+        value = float(raw) if raw is not None else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 class RestClient:
@@ -200,14 +204,14 @@ class RestClient:
             raise RestHttpError(status, code, msg)
         try:
             return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise RestBadBodyError(f"{path}: body is not JSON ({len(body)} bytes)") from None
 
 
 def _error_body(body: bytes) -> tuple[int | None, str]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None, body[:200].decode("utf-8", "replace")
     if isinstance(data, dict):
         code = data.get("code")

@@ -49,6 +49,8 @@ class Universe:
 
 def _filter_value(filters: Iterable[Mapping[str, Any]], kind: str, key: str) -> float:
     for f in filters:
+        if not isinstance(f, Mapping):
+            continue  # a malformed entry is skipped, like an unknown filter type
         if f.get("filterType") == kind and key in f:
             return float(f[key])
     return 0.0

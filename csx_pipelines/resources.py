@@ -37,8 +37,12 @@ class RegistryResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def registry(self) -> ModelRegistry:
         data = Path(self.data_dir)
+        uri = self.tracking_uri or default_tracking_uri(data)
+        # A tracking server decides where artifacts go; a local store keeps them in the lake
+        # (MLflow's own default would be ./mlruns in whatever directory the process runs in).
+        served = uri.startswith(("http://", "https://"))
         return ModelRegistry(
-            self.tracking_uri or default_tracking_uri(data),
+            uri,
             model_name=self.model_name,
-            artifact_location=None if self.tracking_uri else default_artifact_location(data),
+            artifact_location=None if served else default_artifact_location(data),
         )

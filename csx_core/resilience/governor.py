@@ -18,6 +18,7 @@ shell (``csx_live.rest``) and tests drive it alike.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 NS_PER_S = 1_000_000_000
@@ -182,15 +183,27 @@ class RestGovernor:
             self.used_weight = max(self.used_weight, used_weight_1m)
         if status == 429:
             self.counters.responses_429 += 1
-            wait = retry_after_s if retry_after_s is not None else DEFAULT_429_RETRY_S
+            wait = _sane_wait(retry_after_s, DEFAULT_429_RETRY_S)
             self.retry_after_until_ns = max(
                 self.retry_after_until_ns, now_ns + int(wait * NS_PER_S)
             )
         elif status == 418:
             self.counters.responses_418 += 1
-            wait = retry_after_s if retry_after_s is not None else DEFAULT_418_RETRY_S
+            wait = _sane_wait(retry_after_s, DEFAULT_418_RETRY_S)
             self.banned_until_ns = max(self.banned_until_ns, now_ns + int(wait * NS_PER_S))
 
     def weight_used(self, now_ns: int) -> int:
         self._roll(now_ns)
         return self.used_weight
+
+
+# Binance bans last from 2 minutes to 3 days; a longer Retry-After is a broken header.
+MAX_RETRY_AFTER_S = 3 * 86_400.0
+
+
+def _sane_wait(retry_after_s: float | None, default_s: float) -> float:
+    """The server's Retry-After when it is a usable number of seconds, else the default;
+    capped so a garbage header cannot overflow the clock arithmetic."""
+    if retry_after_s is None or not math.isfinite(retry_after_s) or retry_after_s < 0:
+        return default_s
+    return min(retry_after_s, MAX_RETRY_AFTER_S)
