@@ -4,6 +4,12 @@
 universe → stream plans → ShardManager → Runner (decoder, queue, FeatureEngine, scorer,
 ranker, alerter, sinks) → metrics → the aiohttp app. Network work starts in the app's
 ``cleanup_ctx`` (so ``/healthz`` answers at once) and stops, flushed, when the app cleans up.
+
+Two tick listeners ride beside the dashboard feed: explanations (``explain_wiring``: the
+evidence of new top-K entrants and alerts goes to the ExplainService's queue, never awaited;
+Anthropic when ``ANTHROPIC_API_KEY`` was in the environment, the template explainer
+otherwise) and live outcome resolution with the optional shadow challenger
+(``outcomes_wiring``; ``/api/outcomes`` and the ``csx_live_*`` metrics).
 """
 
 from __future__ import annotations
@@ -40,8 +46,17 @@ from csx_live.connectors import (
 )
 from csx_live.dashboard.routes import add_dashboard_routes
 from csx_live.dashboard_feed import DashboardFeed
+from csx_live.explain_wiring import LiveExplain
+from csx_live.llm import (
+    API_KEY_ENV,
+    AnthropicSettings,
+    ExplainService,
+    ServiceSettings,
+    make_explainer,
+)
 from csx_live.metrics import LiveMetrics, MetricSources
 from csx_live.model import LoadedModel, ModelUnavailableError, load_model
+from csx_live.outcomes_wiring import LiveOutcomes, labels_of
 from csx_live.queue import DropOldestQueue
 from csx_live.rest import RestClient
 from csx_live.runner import Decode, Runner, RunnerConfig
@@ -102,6 +117,32 @@ def default_model_loader(settings: LiveSettings) -> LoadedModel:
     )
 
 
+def default_challenger_loader(settings: LiveSettings) -> LoadedModel:
+    """The shadow model (``challenger_source``); verified like the champion."""
+    return load_model(
+        settings.challenger_source,
+        profile=settings.profile,
+        tracking_uri=settings.mlflow_tracking_uri,
+        cache_dir=Path(settings.sink_dir) / "models",
+    )
+
+
+def make_explain_service(settings: LiveSettings, registry: CollectorRegistry) -> ExplainService:
+    """The explainer behind the service: Anthropic when the settings carry the API key (read
+    from the environment by ``load_settings``), the deterministic template otherwise."""
+    key = settings.anthropic_api_key
+    environ = {API_KEY_ENV: key.reveal()} if key is not None else {}
+    explainer = make_explainer(
+        AnthropicSettings(model=settings.explain_model, timeout_s=settings.explain_timeout_s),
+        environ,
+    )
+    return ExplainService(
+        explainer,
+        registry=registry,
+        settings=ServiceSettings(call_timeout_s=settings.explain_timeout_s),
+    )
+
+
 @dataclass
 class LiveComponents:
     """Everything ``build_live`` made, for tests and the soak harness to inspect."""
@@ -121,6 +162,8 @@ class LiveComponents:
     universe: UniverseWatcher | None = None
     webhooks: WebhookSink | None = None
     sink: JsonlSink | None = None
+    explain: LiveExplain | None = None
+    outcomes: LiveOutcomes | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -129,10 +172,15 @@ def build_live(
     *,
     decode: Decode | None = None,
     model_loader: ModelLoader = default_model_loader,
+    challenger_loader: ModelLoader = default_challenger_loader,
+    explain_service: ExplainService | None = None,
     wall_ns: Callable[[], int] = time.time_ns,
     rand: Callable[[], float] | None = None,
 ) -> LiveComponents:
-    """Wire the runner and its server; nothing touches the network until the app starts."""
+    """Wire the runner and its server; nothing touches the network until the app starts.
+
+    ``explain_service`` replaces the one made from the settings (tests inject a slow or
+    failing explainer); it must be registered on a registry of its own or this one."""
     state = LiveState(prod_requires_verified=settings.profile is Profile.PROD)
     registry = CollectorRegistry()
     queue: DropOldestQueue[MarketEvent] = DropOldestQueue(settings.queue_bound)
@@ -169,7 +217,17 @@ def build_live(
         breaker=breaker,
         wall_ns=wall_ns,
     )
+    outcomes = LiveOutcomes(
+        last_tick=lambda: runner.last_tick,
+        window_s=settings.outcome_window_s,
+        top_k=settings.top_k,
+    )
+    sources.outcomes = outcomes
     metrics = LiveMetrics(registry, sources)
+    explain = None
+    if settings.explain:
+        service = explain_service or make_explain_service(settings, registry)
+        explain = LiveExplain(service, state=state, last_tick=lambda: runner.last_tick)
     runner.observe_tick_s = metrics.tick_duration.observe
     parts = LiveComponents(
         settings=settings,
@@ -184,17 +242,32 @@ def build_live(
         link=link,
         app=web.Application(),
         sink=sink,
+        explain=explain,
+        outcomes=outcomes,
     )
 
     async def live_context(_: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
+            if explain is not None:
+                await explain.service.start()
             _wire_network(parts, session, sources, model_loader, wall_ns, rand)
+            if settings.challenger_source:
+                parts.tasks.append(
+                    asyncio.create_task(
+                        _load_challenger(parts, challenger_loader), name="challenger"
+                    )
+                )
+            parts.tasks.append(
+                asyncio.create_task(outcomes.run(settings.outcome_refresh_s), name="outcomes")
+            )
             task = asyncio.create_task(_start(parts), name="live-start")
             parts.tasks.append(task)
             try:
                 yield
             finally:
                 await _stop(parts)
+                if explain is not None:
+                    await explain.service.aclose()
 
     parts.app = create_app(
         state=state,
@@ -211,8 +284,23 @@ def build_live(
         connections=lambda: parts.shards.connected_count if parts.shards else 0,
         fresh_s=settings.data_fresh_s,
         wall_ns=wall_ns,
+        explanations=explain.explanations if explain is not None else None,
+        outcomes=outcomes.summary,
     )
+    if explain is not None:
+        runner.tick_listeners.append(explain.on_tick)
+    runner.tick_listeners.append(outcomes.on_tick)
     runner.tick_listeners.append(feed.on_tick)
+
+    async def api_outcomes(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "roles": outcomes.summary(),
+                "challenger": outcomes.challenger.model_id if outcomes.challenger else None,
+            }
+        )
+
+    parts.app.router.add_get("/api/outcomes", api_outcomes)
     ledger.on_close.append(runner.on_gap)
     ledger.on_close.append(metrics.observe_gap)
     add_dashboard_routes(parts.app, feed.view, push_interval_s=float(settings.cadence_s))
@@ -302,6 +390,28 @@ async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
     parts.runner.use_pipeline(pipeline, loaded.cost)
     parts.state.model = loaded.info
     log.info("model loaded", extra=loaded.info.to_dict())
+    if parts.explain is not None:
+        parts.explain.use_model(loaded.cost, loaded.scorer.feature_names)
+    labels = labels_of(loaded.scorer)
+    if parts.outcomes is not None and labels is not None and loaded.cost is not None:
+        parts.outcomes.use_champion(loaded.info.model_id, loaded.cost, labels)
+    else:
+        log.warning("live outcomes off: the model carries no label definition or cost model")
+
+
+async def _load_challenger(parts: LiveComponents, loader: ModelLoader) -> None:
+    """Load the shadow model; a failure is logged and leaves the champion alone."""
+    try:
+        loaded = await asyncio.to_thread(loader, parts.settings)
+    except ModelUnavailableError as exc:
+        log.error("no challenger: %s", exc)
+        return
+    labels = labels_of(loaded.scorer)
+    if parts.outcomes is None or labels is None or loaded.cost is None:
+        log.error("challenger %s carries no label definition or cost model", loaded.info.model_id)
+        return
+    parts.outcomes.use_challenger(loaded.scorer, loaded.cost, labels)
+    log.info("challenger loaded (shadow)", extra=loaded.info.to_dict())
 
 
 async def _start(parts: LiveComponents) -> None:

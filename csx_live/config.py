@@ -119,6 +119,18 @@ class LiveSettings:
     webhook_timeout_s: float = 5.0
     webhook_max_pending: int = 100
     faults: tuple[str, ...] = ()
+    explain: bool = True
+    """Explain symbols entering the top-K (and alerts) off the hot path: Anthropic when
+    ``ANTHROPIC_API_KEY`` is set, the deterministic template otherwise."""
+    explain_model: str = "claude-haiku-4-5"
+    explain_timeout_s: float = 8.0
+    challenger_source: str = ""
+    """A second model (``models:/csx-inplay@challenger`` or a package directory) scored on
+    the same ticks as a shadow: judged by live outcomes, never ranked or alerted."""
+    outcome_window_s: int = 3600
+    """Rolling window (tick time) of the live Brier / ECE / top-K hit rate."""
+    outcome_refresh_s: float = 5.0
+    """How often the live outcome metrics are recomputed (off the event loop)."""
     webhook_urls: tuple[Secret, ...] = ()
     binance_api_key: Secret | None = None
     anthropic_api_key: Secret | None = None
@@ -140,6 +152,9 @@ class LiveSettings:
             f"must be in 0..{self.shard_count - 1}, got {self.shard_index}",
         )
         _require(bool(self.channels), "channels", "at least one channel is needed")
+        _require(self.explain_timeout_s > 0, "explain_timeout_s", "must be > 0")
+        _require(self.outcome_window_s > 0, "outcome_window_s", "must be > 0")
+        _require(self.outcome_refresh_s > 0, "outcome_refresh_s", "must be > 0")
         _require(
             1 <= self.max_streams_per_connection <= 1024,
             "max_streams_per_connection",

@@ -2,18 +2,21 @@
 
 A tick listener: each tick it samples health (connections, frames/s, drops, malformed, tick
 p99 over the last 300 ticks, model, data age, readiness) and asks the dashboard's tracker
-for a new ``DashboardView``; the dashboard routes serve the latest one.
+for a new ``DashboardView`` (with the latest LLM explanation of each ranked symbol, when
+explanations are wired) and champion vs challenger live Brier / ECE / top-K hit rate in the
+health strip (when live outcomes are wired); the dashboard routes serve the latest one.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
+from csx_core.contracts.explain import LLMExplainOutput
 from csx_live.connectors.stream import LinkStats
-from csx_live.dashboard.model import DashboardView, HealthStrip
+from csx_live.dashboard.model import DashboardView, HealthStrip, OutcomeRow
 from csx_live.dashboard.tracker import DashboardTracker
 from csx_live.runner import TickReport
 from csx_live.state import NS_PER_S, LiveState
@@ -21,6 +24,13 @@ from csx_live.state import NS_PER_S, LiveState
 
 class _Counted(Protocol):
     dropped: int
+
+
+Explanations = Callable[[Iterable[str]], Mapping[str, LLMExplainOutput]]
+"""The latest checked explanation of each of the given symbols (``LiveExplain``)."""
+
+Outcomes = Callable[[], Mapping[str, Mapping[str, Any]]]
+"""Per role, the live resolved metrics (``LiveOutcomes.summary``)."""
 
 
 class DashboardFeed:
@@ -34,6 +44,8 @@ class DashboardFeed:
         fresh_s: float,
         wall_ns: Callable[[], int] = time.time_ns,
         tracker: DashboardTracker | None = None,
+        explanations: Explanations | None = None,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self._state = state
         self._link = link
@@ -42,6 +54,8 @@ class DashboardFeed:
         self._fresh_s = fresh_s
         self._wall_ns = wall_ns
         self._tracker = tracker or DashboardTracker()
+        self.explanations = explanations
+        self.outcomes = outcomes
         self._durations: deque[float] = deque(maxlen=300)
         self._last_frames = 0
         self._last_wall: int | None = None
@@ -75,6 +89,22 @@ class DashboardFeed:
             data_age_s=None if age is None else round(age, 3),
             warming_up=st.last_tick_ns is None or (st.scored_symbols == 0 and st.model is not None),
             feed_stale=age is not None and age > self._fresh_s,
+            live_outcomes=self._outcome_rows(),
+        )
+
+    def _outcome_rows(self) -> tuple[OutcomeRow, ...]:
+        if self.outcomes is None:
+            return ()
+        return tuple(
+            OutcomeRow(
+                role=role,
+                model_id=str(m["model_id"]),
+                brier=m["brier"],
+                ece=m["ece"],
+                topk_hit_rate=m["topk_hit_rate"],
+                resolved_total=int(m["resolved_total"]),
+            )
+            for role, m in sorted(self.outcomes().items(), key=lambda kv: kv[0] != "champion")
         )
 
     def on_tick(self, report: TickReport) -> None:
@@ -84,6 +114,9 @@ class DashboardFeed:
             report.ranked,
             prices=report.prices,
             new_alerts=report.alerts,
+            explanations=(
+                self.explanations(p.symbol for p in report.ranked) if self.explanations else None
+            ),
             health=self.health(),
             universe_size=len(self._state.universe),
         )

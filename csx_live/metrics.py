@@ -50,6 +50,20 @@ Histogram (observed once per tick). No label carries a symbol: cardinality stays
 | ``csx_webhook_dropped_total`` | counter | webhook posts dropped (pending bound) |
 | ``csx_process_rss_bytes`` | gauge | resident set size of this process |
 | ``csx_ready`` | gauge | 1 when /readyz answers 200 |
+| ``csx_live_brier{role}`` | gauge | Brier score of predictions resolved in the rolling window |
+| ``csx_live_ece{role}`` | gauge | expected calibration error (equal-mass bins), same window |
+| ``csx_live_topk_hit_rate{role}`` | gauge | share in play among the window's top-K rows |
+| ``csx_live_base_rate{role}`` | gauge | share of the window's rows that were in play |
+| ``csx_live_mean_p{role}`` | gauge | mean predicted probability over the window |
+| ``csx_live_direction_hit_rate{role}`` | gauge | in-play rows whose direction was right |
+| ``csx_live_window_resolved{role}`` | gauge | resolved predictions in the rolling window |
+| ``csx_live_pending{role}`` | gauge | predictions waiting for t+H |
+| ``csx_live_resolved_total{role}`` | counter | predictions resolved at t+H since start |
+| ``csx_live_dropped_total{role}`` | counter | predictions dropped (gap, missing tick or book) |
+
+``role`` is ``champion`` or ``challenger`` (the shadow model), from live outcome resolution
+(``outcomes_wiring.LiveOutcomes``, refreshed every ``outcome_refresh_s``); the live-outcome
+families are empty until a model is loaded and its first predictions resolve (t+H).
 """
 
 from __future__ import annotations
@@ -57,7 +71,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +84,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from csx_core.outcomes import COUNTER_NAMES, GAUGE_NAMES
 from csx_core.resilience.governor import RestGovernor
 from csx_live.connectors.gaps import GapEntry, GapLedger
 from csx_live.connectors.stream import LinkStats
@@ -100,6 +115,24 @@ class _Breaker(Protocol):
     def state(self, now_s: float) -> Any: ...
 
 
+class _Outcomes(Protocol):
+    def gauges(self) -> Mapping[str, Mapping[str, float]]: ...
+
+
+_OUTCOME_HELP = {
+    "csx_live_brier": "Brier score over the rolling window of resolved predictions",
+    "csx_live_ece": "Expected calibration error (equal-mass bins) over the window",
+    "csx_live_topk_hit_rate": "Share in play among the window's top-K predictions",
+    "csx_live_base_rate": "Share of the window's predictions that were in play",
+    "csx_live_mean_p": "Mean predicted probability over the window",
+    "csx_live_direction_hit_rate": "In-play predictions whose direction was right",
+    "csx_live_window_resolved": "Resolved predictions in the rolling window",
+    "csx_live_resolved_total": "Predictions resolved at t+H since start",
+    "csx_live_dropped_total": "Predictions dropped (gap, missing tick or book)",
+    "csx_live_pending": "Predictions waiting for t+H",
+}
+
+
 def rss_bytes() -> int:
     """Current RSS from /proc (Linux), else the peak from getrusage."""
     try:
@@ -123,6 +156,7 @@ class MetricSources:
     queue: _Queue | None = None
     governor: RestGovernor | None = None
     breaker: _Breaker | None = None
+    outcomes: _Outcomes | None = None
     wall_ns: Callable[[], int] = time.time_ns
     monotonic_s: Callable[[], float] = time.monotonic
 
@@ -188,6 +222,23 @@ class LiveCollector(Collector):
         yield _g("csx_process_rss_bytes", "Resident set size", rss_bytes())
         ready, _ = st.readiness(now, s.fresh_s)
         yield _g("csx_ready", "1 when /readyz answers 200", 1.0 if ready else 0.0)
+        yield from self._outcomes()
+
+    def _outcomes(self) -> Iterator[Metric]:
+        """Every family always (empty until outcomes resolve), labelled by ``role``."""
+        per_role = self.s.outcomes.gauges() if self.s.outcomes is not None else {}
+        for name in GAUGE_NAMES.values():
+            family: CounterMetricFamily | GaugeMetricFamily
+            if name in COUNTER_NAMES:
+                family = CounterMetricFamily(
+                    name.removesuffix("_total"), _OUTCOME_HELP[name], labels=["role"]
+                )
+            else:
+                family = GaugeMetricFamily(name, _OUTCOME_HELP[name], labels=["role"])
+            for role, values in sorted(per_role.items()):
+                if name in values:
+                    family.add_metric([role], values[name])
+            yield family
 
     def _ws(self) -> Iterator[Metric]:
         s = self.s

@@ -10,6 +10,17 @@ Event time is mapped to wall time through the last processed event (``anchor``),
 that replays old data (the fake exchange) never triggers a flood of catch-up ticks, and
 ``tick_drift_s`` measures how late a tick fired after its boundary was crossed.
 
+Parity with offline replay (``csx_core.replay``; ``tests/test_parity_live.py`` holds the
+digests equal): the routed connections are merged back into event-time order before the
+engine (``RouteMerge``), closed klines of symbols that trade are skipped as replay skips
+them (``shadow_klines``), ``recorder`` sees every event the engine consumes, and ``digest``
+is replay's ``SnapshotDigest`` over this runner's TickFrames. What still differs, by design:
+ticks fired by the wall-clock fallback (``fallback_ticks``; replay has none, and events that
+arrive after one are late); a gap is marked when its outage closes, so ticks during an
+outage do not flag it, while replay declares recorded gaps before the first event; events
+dropped by the full queue are neither consumed nor recorded; klines before a symbol's first
+trade of the day are kept live but dropped by replay.
+
 Seams (injected by ``csx_live.app``): the decoder (``csx_core.wire``), the engine
 (``csx_core.features``) and the tick pipeline (``csx_core.ranking.tick`` with a scorer
 from ``csx_live.model``). Without a pipeline the runner still computes features but
@@ -31,13 +42,21 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from csx_core.contracts import MarketEvent, PredictionSnapshot, ReasonCode
-from csx_core.features import FEATURE_INDEX, FEATURE_NAMES, PRICE_COLUMNS, EventClock, TickFrame
+from csx_core.contracts import Kline, MarketEvent, PredictionSnapshot, ReasonCode, Trade
+from csx_core.features import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    PRICE_COLUMNS,
+    EventClock,
+    SnapshotDigest,
+    TickFrame,
+)
 from csx_core.ml.costs import CostModel
 from csx_core.ml.scorer import direction_enum
 from csx_core.ranking.tick import TickOutput, TickPipeline
 from csx_live.connectors.gaps import GapEntry, gap_symbols
 from csx_live.queue import DropOldestQueue
+from csx_live.route_merge import RouteMerge
 from csx_live.sinks import JsonlSink, WebhookSink, alert_text
 from csx_live.state import NS_PER_S, LiveState
 
@@ -68,6 +87,11 @@ class TickReport:
 
 TickListener = Callable[[TickReport], None]
 
+EventRecorder = Callable[[Sequence[MarketEvent]], None]
+"""Receives every decoded event in the order the engine consumes it (``csx_live.recorder``)."""
+
+NS_PER_DAY = 86_400 * NS_PER_S
+
 
 @dataclass(frozen=True)
 class RunnerConfig:
@@ -77,6 +101,17 @@ class RunnerConfig:
     top_k: int = 20
     consumer_pause_s: float = 0.0
     """DEV fault ``slow_consumer``: pause after each batch (overload tests)."""
+    merge_idle_s: float | None = 0.25
+    """Merge the routed connections into event-time order (``RouteMerge``): seconds a silent
+    route may hold the other (see ``RouteMerge`` for max-speed replays); None feeds events
+    in arrival order."""
+    merge_quiet_s: float = 0.25
+    """With no frame at all for this long (wall seconds), release every held event."""
+    shadow_klines: bool = True
+    """Skip closed klines of a symbol that traded earlier on the same UTC day (event time):
+    the bar summarises those trades, so feeding both would count the volume twice. Offline
+    replay (``csx_core.replay.without_shadowed_klines``) drops the same klines, except the
+    ones before a symbol's first trade of the day, which only replay can know about."""
 
 
 class Runner:
@@ -116,6 +151,19 @@ class Runner:
         self._entered: dict[str, int] = {}
         self._reasons: dict[str, tuple[ReasonCode, ...]] = {}
         self.tick_listeners: list[TickListener] = []
+        self.recorder: EventRecorder | None = None
+        """Fed every event (klines included) just before the engine consumes it."""
+        self.digest = SnapshotDigest()
+        """Running digest of every TickFrame this runner produced (``csx_core.replay``'s)."""
+        self.fallback_ticks = 0
+        """Ticks fired by the wall-clock fallback (replay never has them; see ``run``)."""
+        self.record_errors = 0
+        self.merge = (
+            RouteMerge(self.config.merge_idle_s, self.config.merge_quiet_s)
+            if self.config.merge_idle_s is not None
+            else None
+        )
+        self._traded: dict[str, int] = {}  # symbol -> UTC day of its last trade
         self._last: tuple[TickFrame, TickOutput | None, npt.NDArray[np.float64] | None] | None
         self._last = None
         state.symbol_view = self.symbol_view
@@ -164,23 +212,42 @@ class Runner:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     batch = await self.queue.get_batch(self.config.batch_max)
+            if self.merge is not None:
+                now = self._wall_ns()
+                batch = self.merge.push(batch, now) if batch else self.merge.release(now)
             self.process(batch)
             if self.clock.next_tick is not None and self._anchor is not None:
                 event_ts, wall = self._anchor
                 now_event = event_ts + (self._wall_ns() - wall)
                 for boundary in self.clock.due(now_event - fallback_ns):
+                    self.fallback_ticks += 1
                     self.tick(boundary)
             if batch:
                 # let the sockets and the server run between batches
                 await asyncio.sleep(self.config.consumer_pause_s)
 
     def process(self, events: Sequence[MarketEvent]) -> None:
-        """Apply events in order, ticking at each boundary their event time crosses."""
+        """Apply events in order, ticking at each boundary their event time crosses (before
+        the event, as ``csx_core.features.drive_events`` does)."""
+        if events and self.recorder is not None:
+            try:
+                self.recorder(events)
+            except Exception:  # recording must never stop the screener
+                self.record_errors += 1
+                log.exception("event recorder failed")
         due = self.clock.due
         on_event = self.engine.on_event
+        shadow = self.config.shadow_klines
+        traded = self._traded
         for event in events:
             for boundary in due(event.ts_event):
                 self.tick(boundary)
+            if shadow:
+                kind = type(event)
+                if kind is Trade:
+                    traded[event.symbol] = event.ts_event // NS_PER_DAY
+                elif kind is Kline and traded.get(event.symbol) == event.ts_event // NS_PER_DAY:
+                    continue
             on_event(event)
         if events:
             last = events[-1].ts_event
@@ -199,6 +266,7 @@ class Runner:
             log.exception("tick failed", extra={"tick_ns": ts})
             return
         duration = time.perf_counter() - start
+        self.digest.update(frame)
         state.last_tick_ns = ts
         now = self._wall_ns()
         state.last_tick_wall_ns = now
@@ -322,6 +390,12 @@ class Runner:
                 listener(report)
             except Exception:
                 log.exception("tick listener failed")
+
+    @property
+    def last_tick(self) -> tuple[TickFrame, TickOutput | None] | None:
+        """The last tick's frame (every symbol) and pipeline output, for tick listeners that
+        need more than the top-K (live outcome resolution); None before the first tick."""
+        return None if self._last is None else (self._last[0], self._last[1])
 
     def symbol_view(self, symbol: str) -> dict[str, Any] | None:
         """The last tick's features and score for ``symbol`` (built on request, not per tick)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,7 @@ class BacktestResult:
     report: Any
     report_dir: Path
     plots: list[Path]
+    explanations: tuple[str, ...] = ()
 
     def metadata(self) -> dict[str, Any]:
         import dagster as dg
@@ -138,6 +140,7 @@ class BacktestResult:
         )
         return {
             "report": dg.MetadataValue.md(self.report.to_markdown()),
+            "top_alerts": dg.MetadataValue.md("\n".join(self.explanations)),
             "plots": dg.MetadataValue.md(images),
             "metrics": dg.MetadataValue.json(
                 json.loads(json.dumps(self.report.metrics, default=str))
@@ -150,11 +153,14 @@ def backtest(
     data_dir: Path, ds: Dataset, fitted: list[FittedFold], config: TrainConfig
 ) -> BacktestResult:
     from csx_core.ml.train import evaluate_folds, write_report
+    from csx_pipelines.explain_report import explain_top_alerts
 
     report = evaluate_folds(ds, fitted, config)
     out = data_dir / TRAINING_DIR / "report"
     plots = write_report(report, ds.audit, out)
-    return BacktestResult(report, out, plots)
+    explained = explain_top_alerts(ds, fitted, config.cost, environ=os.environ)
+    (out / "top_alerts.md").write_text("\n".join(explained) + "\n")
+    return BacktestResult(report, out, plots, tuple(explained))
 
 
 def register_package(

@@ -21,6 +21,7 @@ _FLAGS = {
     "cadence_s": int,
     "top_k": int,
     "sink_dir": str,
+    "challenger_source": str,
 }
 
 

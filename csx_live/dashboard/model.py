@@ -32,6 +32,18 @@ class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
     reasons: tuple[ReasonTag, ...]
 
 
+class OutcomeRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One role's live resolved metrics (``champion`` or the shadow ``challenger``) over the
+    rolling window; None while nothing has resolved."""
+
+    role: str
+    model_id: str
+    brier: float | None = None
+    ece: float | None = None
+    topk_hit_rate: float | None = None
+    resolved_total: int = 0
+
+
 class HealthStrip(msgspec.Struct, frozen=True, kw_only=True):
     ready: bool
     not_ready_reasons: tuple[str, ...] = ()
@@ -45,6 +57,7 @@ class HealthStrip(msgspec.Struct, frozen=True, kw_only=True):
     data_age_s: float | None = None
     warming_up: bool = False
     feed_stale: bool = False
+    live_outcomes: tuple[OutcomeRow, ...] = ()
 
 
 class DashboardView(msgspec.Struct, frozen=True, kw_only=True):

@@ -152,6 +152,11 @@ function renderHealth(view) {
   set("model", h.model_version ? `v${h.model_version}${h.model_alias ? " @" + h.model_alias : ""}` : "none");
   set("data_age_s", h.data_age_s === null ? "–" : h.data_age_s.toFixed(1) + " s");
   set("ts", fmtTime(view.ts_ms));
+  const num = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
+  const rows = (h.live_outcomes || []).map(
+    (o) => `${o.role}: Brier ${num(o.brier)} ECE ${num(o.ece)} top-K hit ${num(o.topk_hit_rate)} (n ${o.resolved_total})`
+  );
+  set("outcomes", rows.length ? rows.join(" · ") : "–");
 }
 
 function renderState(view) {
