@@ -7,6 +7,8 @@ symbols in symbol-name order, so its output depends on nothing but the bucket st
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,11 +50,18 @@ class TickFrame:
 
 
 @dataclass
-class _Window:
+class _Windows:
+    """Every window at once, windows along axis 0 (``WINDOWS_S`` order)."""
+
     cnt: I64
     mx: F64
     start_px: F64
     start_mid: F64
+
+
+_SHORT_W = np.array([w for w in WINDOWS_S if w < SHORT_LIMIT_S], dtype=np.int64)
+_LONG_M = np.array([w // 60 for w in WINDOWS_S if w >= SHORT_LIMIT_S], dtype=np.int64)
+assert list(WINDOWS_S) == sorted(WINDOWS_S), "short windows must come first"
 
 
 def _ring_max(ring: F64, a: int, b: int, n: int) -> F64 | None:
@@ -68,13 +77,7 @@ def _ring_max(ring: F64, a: int, b: int, n: int) -> F64 | None:
     return out
 
 
-def _max2(x: F64 | None, y: F64 | None) -> F64 | None:
-    if x is None or y is None:
-        return y if x is None else x
-    return np.maximum(x, y)
-
-
-def _windows(b: Buckets, t: int) -> dict[int, _Window]:
+def _windows(b: Buckets, t: int) -> _Windows:
     """Every window's sums (exact: differences of cumulative integers) and maxima.
 
     Maxima grow window by window (max is idempotent, so overlapping pieces are fine): the
@@ -82,35 +85,42 @@ def _windows(b: Buckets, t: int) -> dict[int, _Window]:
     60-second window covers the current partial minute of every long window.
     """
     n, m_cur = b.n, t // 60
+    mx = np.empty((len(WINDOWS_S), bk.NX, n))
     end = b.cum[(t - 1) % bk.R1, :, :n]
-    out: dict[int, _Window] = {}
-    mx: F64 | None = None
+    before_s = (t - _SHORT_W - 1) % bk.R1
+    before_m = (m_cur - _LONG_M - 1) % bk.RM
+    cnt = np.concatenate([b.cum[before_s, :, :n], b.mcum[before_m, :, :n]])
+    np.subtract(end, cnt, out=cnt)
+    before = np.concatenate([b.dsec[before_s, :, :n], b.mdsec[before_m, :, :n]])
+    prev: F64 | None = None
     covered_s, covered_m = t, m_cur
-    for w in WINDOWS_S:
+    for k, w in enumerate(WINDOWS_S):
         if w < SHORT_LIMIT_S:
-            a = t - w
-            start = b.cum[(a - 1) % bk.R1, :, :n]
-            mx = _max2(mx, _ring_max(b.fmax, a, covered_s, n))
-            covered_s = a
-            before = b.dsec[(a - 1) % bk.R1]
+            piece = _ring_max(b.fmax, t - w, covered_s, n)
+            covered_s = t - w
         else:
-            m0 = m_cur - w // 60
-            start = b.mcum[(m0 - 1) % bk.RM, :, :n]
-            mx = _max2(mx, _ring_max(b.mfmax, m0, covered_m, n))
-            covered_m = m0
-            before = b.mdsec[(m0 - 1) % bk.RM]
-        full = mx if mx is not None else np.full((bk.NX, n), -np.inf)
-        out[w] = _Window(end - start, full, before[bk.CPX, :n], before[bk.CMID, :n])
-    return out
+            piece = _ring_max(b.mfmax, m_cur - w // 60, covered_m, n)
+            covered_m = m_cur - w // 60
+        if piece is None:
+            mx[k] = -np.inf if prev is None else prev
+        elif prev is None:
+            mx[k] = piece
+        else:
+            np.maximum(prev, piece, out=mx[k])
+        prev = mx[k]
+    return _Windows(cnt, mx, before[:, bk.CPX], before[:, bk.CMID])
 
 
 def _safe_div(x: F64, y: F64) -> F64:
-    out: F64 = np.where(y != 0, x / np.where(y != 0, y, 1.0), np.nan)
+    """``x / y``, NaN where ``y == 0`` (the other quotients are the plain IEEE ones)."""
+    out: F64 = np.asarray(x / y, dtype=np.float64)
+    out[y == 0] = np.nan
     return out
 
 
 _WINDOW_K = np.array([w / 60.0 for w in WINDOWS_S])[:, None]
 _LABELS = [WINDOW_LABELS[w] for w in WINDOWS_S]
+_ALL = list(range(len(WINDOWS_S)))
 _ROWS: dict[str, tuple[list[int], list[int]]] = {
     f: (
         [k for k, label in enumerate(_LABELS) if f"{f}_{label}" in FEATURE_INDEX],
@@ -118,28 +128,40 @@ _ROWS: dict[str, tuple[list[int], list[int]]] = {
     )
     for f in PER_WINDOW
 }
+_SEL: dict[str, slice | I64] = {
+    f: slice(None) if sel == _ALL else np.array(sel, dtype=np.int64)
+    for f, (sel, _) in _ROWS.items()
+}
+
+
+def _as_index(rows: list[int]) -> slice | I64:
+    """A slice when ``rows`` are evenly spaced (cheaper to assign through), else an array."""
+    steps = {b - a for a, b in itertools.pairwise(rows)}
+    if len(steps) == 1 and min(steps) > 0:
+        return slice(rows[0], rows[-1] + 1, steps.pop())
+    return np.array(rows, dtype=np.int64)
+
+
+_OUT: dict[str, slice | I64] = {f: _as_index(rows) for f, (_, rows) in _ROWS.items()}
 
 
 def _window_features(
-    b: Buckets, wins: dict[int, _Window], base_mu: F64, base_sd: F64, base_gap: Bools, out: F64
+    b: Buckets, wins: _Windows, z_terms: tuple[F64, F64], base_gap: Bools, out: F64
 ) -> Bools:
     """Write every window's features into ``out`` (features x symbols), all windows at
     once; return the per-symbol "some window overlaps a gap" mask."""
     n = b.n
-    cnt = np.stack([wins[w].cnt for w in WINDOWS_S])
-    mx = np.stack([wins[w].mx for w in WINDOWS_S])
-    start_px = np.stack([wins[w].start_px for w in WINDOWS_S])
-    start_mid = np.stack([wins[w].start_mid for w in WINDOWS_S])
+    cnt, mx, start_px, start_mid = wins.cnt, wins.mx, wins.start_px, wins.start_mid
     px, mid = b.ff[bk.LASTPX, :n], 0.5 * (b.ff[bk.BID, :n] + b.ff[bk.ASK, :n])
     q = cnt[:, bk.QUOTE] / bk.QUOTE_SCALE
     bq = cnt[:, bk.BUYQ] / bk.QUOTE_SCALE
     qty = cnt[:, bk.QTY] / bk.QTY_SCALE
     count = cnt[:, bk.N].astype(np.float64)
     hi, lo = mx[:, bk.HI], -mx[:, bk.NEGLO]
-    k = _WINDOW_K
-    scale = np.sqrt(k)[:, :, None] * base_sd[None]
-    z = _safe_div(np.stack([count, q], axis=1) - k[:, :, None] * base_mu[None], scale)
-    z[:, :, base_gap] = np.nan
+    k_mu, scale = z_terms
+    z = _safe_div(np.stack([count, q], axis=1) - k_mu, scale)
+    if base_gap.any():
+        z[:, :, base_gap] = np.nan
     values: dict[str, F64] = {
         "ret": np.log(px / start_px),
         "rvol": np.sqrt(cnt[:, bk.R2U] / bk.R2_SCALE),
@@ -155,8 +177,10 @@ def _window_features(
         "liq": cnt[:, bk.LIQ] / bk.QUOTE_SCALE if b.liq_seen else np.full(q.shape, np.nan),
     }
     gap = cnt[:, bk.GAPC] > 0
-    for name, (sel, rows) in _ROWS.items():
-        out[rows] = np.where(gap[sel], np.nan, values[name][sel])
+    has_gap = bool(gap.any())
+    for name, sel in _SEL.items():
+        block = values[name][sel]
+        out[_OUT[name]] = np.where(gap[sel], np.nan, block) if has_gap else block
     any_gap: Bools = np.asarray(gap.any(axis=0))
     return any_gap
 
@@ -182,25 +206,32 @@ def _baseline(b: Buckets, t: int) -> tuple[F64, F64, Bools]:
     return block.mean(axis=0), block.std(axis=0), gap
 
 
-def _pct_rank(x: F64) -> F64:
+def _pct_rank_z(x: F64, rank_out: F64, z_out: F64) -> None:
+    """Percentile rank (ties get the mean rank, in [0, 1]) and z-score (population std)
+    of the finite entries of ``x`` into ``rank_out`` / ``z_out``, which arrive NaN-filled
+    and stay NaN elsewhere. The mean and std are spelled out as ``np.mean``/``np.std``
+    compute them (pairwise sum, divide, square root), so the values are theirs bit for
+    bit, without their per-call overhead."""
     finite = np.isfinite(x)
-    vals = np.sort(x[finite])
-    out = np.full(x.shape, np.nan)
-    if len(vals) >= 2:
-        left = np.searchsorted(vals, x[finite], side="left")
-        right = np.searchsorted(vals, x[finite], side="right")
-        out[finite] = (left + right - 1) / 2.0 / (len(vals) - 1)
-    return out
-
-
-def _xs_z(x: F64) -> F64:
-    finite = np.isfinite(x)
-    out = np.full(x.shape, np.nan)
-    if finite.sum() >= 2:
-        sd = x[finite].std()
+    every = bool(finite.all())
+    vals = x if every else x[finite]
+    m = len(vals)
+    if m < 2:
+        return
+    srt = np.sort(vals)
+    rank = (srt.searchsorted(vals, side="left") + srt.searchsorted(vals, side="right") - 1) / 2.0
+    rank /= m - 1
+    mean = np.add.reduce(vals) / m
+    dev = vals - mean
+    sd = math.sqrt(np.add.reduce(dev * dev) / m)
+    if every:
+        rank_out[:] = rank
         if sd > 0:
-            out[finite] = (x[finite] - x[finite].mean()) / sd
-    return out
+            np.divide(dev, sd, out=z_out)
+    else:
+        rank_out[finite] = rank
+        if sd > 0:
+            z_out[finite] = dev / sd
 
 
 def _beta(b: Buckets, t: int, bench: int, cfg: EngineConfig) -> F64:
@@ -234,6 +265,42 @@ class TickCache:
     key: tuple[int, int, int] | None = None
     baseline: tuple[F64, F64, Bools] = (np.empty(0), np.empty(0), np.empty(0, dtype=bool))
     beta: F64 | None = None
+    z_terms: tuple[F64, F64] = (np.empty(0), np.empty(0))
+    rows: _RowCache | None = None
+
+
+@dataclass(frozen=True)
+class _RowCache:
+    """What depends only on the cache key and the set of reported symbols (which only
+    grows: a symbol's first active second never changes once set)."""
+
+    key: tuple[tuple[int, int, int], int]
+    symbols: list[str]
+    warm: Bools
+    beta: F64 | None
+    base_log1p: dict[int, F64]
+
+
+def _row_cache(b: Buckets, cfg: EngineConfig, t: int, rows: I64, cache: TickCache) -> _RowCache:
+    assert cache.key is not None
+    key = (cache.key, len(rows))
+    if cache.rows is None or cache.rows.key != key:
+        base_mu = cache.baseline[0]
+        warm_from = 60 * (t // 60 - max(BASELINE_MINUTES, cfg.beta_minutes) - 1)
+        first = b.first[rows]
+        cache.rows = _RowCache(
+            key=key,
+            symbols=[b.names[i] for i in rows.tolist()],
+            warm=(first >= 0) & (first <= warm_from),
+            beta=None if cache.beta is None else cache.beta[rows],
+            base_log1p={w: np.log1p((w / 60.0) * base_mu[1][rows]) for w in XS_WINDOWS_S},
+        )
+    return cache.rows
+
+
+_BOOK_SCALE = np.array([[1e4], [1.0], [1e4]])
+"""spread and basis in bps; ``x * 1.0`` is ``x`` exactly."""
+_SINCE = _as_index([FEATURE_INDEX[f"since_{k}_s"] for k in ("event", "trade", "book")])
 
 
 def _compute(
@@ -253,37 +320,47 @@ def _compute(
         cache.key = key
         cache.baseline = _baseline(b, t)
         cache.beta = _beta(b, t, bench, cfg) if bench >= 0 else None
-    base_mu, base_sd, base_gap = cache.baseline
-    any_gap = base_gap | _window_features(b, _windows(b, t), base_mu, base_sd, base_gap, out)
+        mu, sd = cache.baseline[0], cache.baseline[1]
+        cache.z_terms = (
+            _WINDOW_K[:, :, None] * mu[None],
+            np.sqrt(_WINDOW_K)[:, :, None] * sd[None],
+        )
+    base_gap = cache.baseline[2]
+    any_gap = base_gap | _window_features(b, _windows(b, t), cache.z_terms, base_gap, out)
     ff = b.ff[:, :n]
     bid, ask, mid = ff[bk.BID], ff[bk.ASK], 0.5 * (ff[bk.BID] + ff[bk.ASK])
-    since = {
-        "since_event_s": b.last_event[:n],
-        "since_trade_s": b.last_trade[:n],
-        "since_book_s": b.last_book[:n],
-    }
-    for name, last in since.items():
-        out[FEATURE_INDEX[name]] = np.where(last >= 0, t - last, np.nan)
-    out[FEATURE_INDEX["spread_bps"]] = _safe_div(ask - bid, mid) * 1e4
-    out[FEATURE_INDEX["book_imb"]] = _safe_div(ff[bk.BIDQ] - ff[bk.ASKQ], ff[bk.BIDQ] + ff[bk.ASKQ])
+    last = np.stack([b.last_event[:n], b.last_trade[:n], b.last_book[:n]])
+    out[_SINCE] = np.where(last >= 0, t - last, np.nan)
+    book = _safe_div(
+        ff[[bk.ASK, bk.BIDQ, bk.MARK]] - ff[[bk.BID, bk.ASKQ, bk.INDEX]],
+        np.stack([mid, ff[bk.BIDQ] + ff[bk.ASKQ], ff[bk.INDEX]]),
+    )
+    book *= _BOOK_SCALE
+    out[FEATURE_INDEX["spread_bps"]] = book[0]
+    out[FEATURE_INDEX["book_imb"]] = book[1]
     out[FEATURE_INDEX["funding_rate"]] = ff[bk.FUND]
-    out[FEATURE_INDEX["basis_bps"]] = _safe_div(ff[bk.MARK] - ff[bk.INDEX], ff[bk.INDEX]) * 1e4
+    out[FEATURE_INDEX["basis_bps"]] = book[2]
     since_event = out[FEATURE_INDEX["since_event_s"]]
     out[FEATURE_INDEX["stale"]] = np.where(since_event > cfg.stale_after_s, 1.0, 0.0)
 
     rows = order[b.first[order] >= 0]
+    rc = _row_cache(b, cfg, t, rows, cache)
     v = out[:, rows]
     for w in XS_WINDOWS_S:
         label = WINDOW_LABELS[w]
         qvol = v[FEATURE_INDEX[f"qvol_{label}"]]
-        surge = np.log1p(qvol) - np.log1p((w / 60.0) * base_mu[1][rows])
+        surge = np.log1p(qvol) - rc.base_log1p[w]
         ret = v[FEATURE_INDEX[f"ret_{label}"]]
-        v[FEATURE_INDEX[f"xs_surge_rank_{label}"]] = _pct_rank(surge)
-        v[FEATURE_INDEX[f"xs_surge_z_{label}"]] = _xs_z(surge)
-        v[FEATURE_INDEX[f"xs_ret_rank_{label}"]] = _pct_rank(ret)
-        v[FEATURE_INDEX[f"xs_ret_z_{label}"]] = _xs_z(ret)
-    if cache.beta is not None:
-        beta = cache.beta[rows]
+        _pct_rank_z(
+            surge,
+            v[FEATURE_INDEX[f"xs_surge_rank_{label}"]],
+            v[FEATURE_INDEX[f"xs_surge_z_{label}"]],
+        )
+        _pct_rank_z(
+            ret, v[FEATURE_INDEX[f"xs_ret_rank_{label}"]], v[FEATURE_INDEX[f"xs_ret_z_{label}"]]
+        )
+    if rc.beta is not None:
+        beta = rc.beta
         v[FEATURE_INDEX["beta_btc"]] = beta
         for w in RELRET_WINDOWS_S:
             ret = out[FEATURE_INDEX[f"ret_{WINDOW_LABELS[w]}"]]
@@ -294,25 +371,16 @@ def _compute(
     a = t - cfg.cadence_s if prev_t is None else max(prev_t, t - bk.MAX_AHEAD_S)
     tick_mx = _ring_max(b.fmax, a, t, n)
     assert tick_mx is not None
-    high, low = tick_mx[bk.HI], -tick_mx[bk.NEGLO]
-    prices = np.stack(
-        [
-            bid,
-            ask,
-            mid,
-            ff[bk.LASTPX],
-            np.where(np.isfinite(high), high, np.nan),
-            np.where(np.isfinite(low), low, np.nan),
-        ],
-        axis=1,
-    )[rows]
-    assert prices.shape[1] == len(PRICE_COLUMNS)
-    warm_from = 60 * (t // 60 - max(BASELINE_MINUTES, cfg.beta_minutes) - 1)
-    first = b.first[rows]
+    px = np.empty((len(PRICE_COLUMNS), n))
+    px[0], px[1], px[2], px[3] = bid, ask, mid, ff[bk.LASTPX]
+    px[4], px[5] = tick_mx[bk.HI], -tick_mx[bk.NEGLO]
+    high_low = px[4:]
+    high_low[~np.isfinite(high_low)] = np.nan
+    prices = px.T[rows]
     return TickFrame(
         ts=ts,
-        symbols=[b.names[i] for i in rows.tolist()],
-        warm=(first >= 0) & (first <= warm_from),
+        symbols=list(rc.symbols),
+        warm=rc.warm.copy(),
         gap=any_gap[rows],
         prices=np.ascontiguousarray(prices),
         values=values,
