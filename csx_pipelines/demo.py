@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 HOLDOUT_SEED_OFFSET = 1000
+# Dagster's console logger prints every step event at DEBUG; the run history (and the UI)
+# keep them all, the terminal shows the demo's own progress lines.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass(frozen=True)
 class DemoSettings:
     data_dir: Path
     symbols: int = 20
-    seconds: float = 60.0
+    seconds: float = 40.0
     speed: float = 20.0
     port: int = 8080
     exchange_port: int = 9000
@@ -90,11 +93,12 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
     keys = daily.get_partition_keys()
     instance = dg.DagsterInstance.get()
     market_config = {
+        **QUIET,
         "ops": {
             "market_events": {
                 "config": {"sim_symbols": settings.symbols, "sim_seed": settings.seed}
             }
-        }
+        },
     }
     for key in keys:
         stage(f"market_events[{key}]: simulate {settings.symbols} symbols (Dagster run)")
@@ -116,7 +120,7 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
         k for k in job.asset_layer.executable_asset_keys if k != dg.AssetKey("market_events")
     ]
     result = job.execute_in_process(
-        partition_key=keys[-1], instance=instance, asset_selection=downstream
+        partition_key=keys[-1], instance=instance, asset_selection=downstream, run_config=QUIET
     )
     _require(result, "training")
     for event in result.get_asset_materialization_events():

@@ -14,7 +14,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=60.0,
+        default=40.0,
         help="how long to watch the live runner before the summary",
     )
     parser.add_argument("--speed", type=float, default=20.0, help="held-out replay speed")
