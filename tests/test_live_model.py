@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csx_core.features import FEATURE_NAMES, FEATURE_VERSION, EngineConfig, FeatureEngine
+from csx_core.features import EngineConfig, FeatureEngine
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
-from csx_core.ml.costs import CostModel
-from csx_core.ml.lgbm import LgbmParams, train_booster
-from csx_core.ml.package import PackageContents, write_package
 from csx_core.ml.scorer import GrossMoveModel
+from csx_core.ml.synthetic import noise_package
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
 from csx_live import model as model_module
@@ -27,33 +25,12 @@ from csx_live.state import LiveState
 
 def engine_package(out: Path, *, rows: int = 600, seed: int = 0) -> Path:
     """A real (small) LightGBM package on the engine's FEATURE_NAMES, written by the core."""
-    rng = np.random.default_rng(seed)
-    names = FEATURE_NAMES
-    x = rng.normal(size=(rows, len(names)))
-    y = x[:, 0] + rng.normal(scale=0.5, size=rows) > 0.8
-    up = x[:, 1] > 0
-    params = LgbmParams(max_rounds=15, num_threads=1)
-    model = train_booster(x, y, x, y, names, params, fixed_rounds=15)
-    direction = train_booster(x[y], up[y], x[y], up[y], names, params, fixed_rounds=10)
-    calibrator = Calibrator("platt", a=1.0, b=0.0)
-    gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
-    contents = PackageContents(
-        model_text=model,
-        direction_text=direction,
-        calibrator=calibrator,
-        names=names,
-        feature_version=FEATURE_VERSION,
-        centers=np.nanmedian(x, axis=0),
-        gross=gross,
-        cost=CostModel(),
-        baseline=BaselineScorer(
-            names=names, calibrator=calibrator, term_means=np.zeros(3), gross=gross
-        ),
+    return noise_package(
+        out,
+        seed=seed,
+        rows=rows,
         training={"data_digest": f"test-digest-{seed}", "labels": {"horizon_s": 60}},
-        metrics={},
     )
-    write_package(out, contents)
-    return out
 
 
 @pytest.fixture(scope="module")

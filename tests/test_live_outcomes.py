@@ -7,18 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from csx_core.contracts import MarketEvent
-from csx_core.features import FEATURE_NAMES, FEATURE_VERSION, EngineConfig, FeatureEngine
-from csx_core.ml.baseline import BaselineScorer
-from csx_core.ml.calibration import Calibrator
-from csx_core.ml.costs import CostModel
-from csx_core.ml.lgbm import LgbmParams, train_booster
-from csx_core.ml.package import PackageContents, PackagedScorer, load_package, write_package
-from csx_core.ml.scorer import GrossMoveModel
+from csx_core.features import EngineConfig, FeatureEngine
+from csx_core.ml.package import PackagedScorer, load_package
+from csx_core.ml.synthetic import noise_package
 from csx_core.outcomes import CHALLENGER, CHAMPION
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
@@ -33,38 +28,18 @@ from tests.test_metrics_labels import SYMBOLS, label_violations, market_events
 
 def tiny_package(out: Path, *, seed: int, horizon_s: int, rows: int = 400) -> Path:
     """A real (small) LightGBM package on the engine's features, with its label definition."""
-    rng = np.random.default_rng(seed)
-    names = FEATURE_NAMES
-    x = rng.normal(size=(rows, len(names)))
-    y = x[:, 0] + rng.normal(scale=0.5, size=rows) > 0.5
-    up = x[:, 1] > 0
-    params = LgbmParams(max_rounds=10, num_threads=1)
-    model = train_booster(x, y, x, y, names, params, fixed_rounds=10)
-    direction = train_booster(x[y], up[y], x[y], up[y], names, params, fixed_rounds=5)
-    calibrator = Calibrator("platt", a=1.0, b=0.0)
-    gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
-    write_package(
+    return noise_package(
         out,
-        PackageContents(
-            model_text=model,
-            direction_text=direction,
-            calibrator=calibrator,
-            names=names,
-            feature_version=FEATURE_VERSION,
-            centers=np.nanmedian(x, axis=0),
-            gross=gross,
-            cost=CostModel(),
-            baseline=BaselineScorer(
-                names=names, calibrator=calibrator, term_means=np.zeros(3), gross=gross
-            ),
-            training={
-                "data_digest": f"digest-{seed}",
-                "labels": {"horizon_s": horizon_s, "threshold_bps": 1.0},
-            },
-            metrics={},
-        ),
+        seed=seed,
+        rows=rows,
+        threshold=0.5,
+        rounds=10,
+        direction_rounds=5,
+        training={
+            "data_digest": f"digest-{seed}",
+            "labels": {"horizon_s": horizon_s, "threshold_bps": 1.0},
+        },
     )
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ direction; ``noise_*`` are pure noise. ``quote_vol_60s`` is recent quote volume 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -90,3 +92,54 @@ def synthetic_feature_table(
         FEATURE_VERSION_KEY: SYNTH_FEATURE_VERSION.encode(),
     }
     return pa.table(data).replace_schema_metadata(meta)
+
+
+def noise_package(
+    out: Path,
+    *,
+    seed: int = 0,
+    rows: int = 600,
+    threshold: float = 0.8,
+    rounds: int = 15,
+    direction_rounds: int = 10,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """A real, verified LightGBM package on the feature engine's names, fitted to noise: what
+    wiring tests and the soak need when the model's skill does not matter."""
+    from csx_core.features import FEATURE_NAMES, FEATURE_VERSION
+    from csx_core.ml.baseline import BaselineScorer
+    from csx_core.ml.calibration import Calibrator
+    from csx_core.ml.costs import CostModel
+    from csx_core.ml.lgbm import LgbmParams, train_booster
+    from csx_core.ml.package import PackageContents, write_package
+    from csx_core.ml.scorer import GrossMoveModel
+
+    rng = np.random.default_rng(seed)
+    names = FEATURE_NAMES
+    x = rng.normal(size=(rows, len(names)))
+    y = x[:, 0] + rng.normal(scale=0.5, size=rows) > threshold
+    up = x[:, 1] > 0
+    params = LgbmParams(max_rounds=rounds, num_threads=1)
+    model = train_booster(x, y, x, y, names, params, fixed_rounds=rounds)
+    direction = train_booster(
+        x[y], up[y], x[y], up[y], names, params, fixed_rounds=direction_rounds
+    )
+    calibrator = Calibrator("platt", a=1.0, b=0.0)
+    gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
+    contents = PackageContents(
+        model_text=model,
+        direction_text=direction,
+        calibrator=calibrator,
+        names=names,
+        feature_version=FEATURE_VERSION,
+        centers=np.nanmedian(x, axis=0),
+        gross=gross,
+        cost=CostModel(),
+        baseline=BaselineScorer(
+            names=names, calibrator=calibrator, term_means=np.zeros(3), gross=gross
+        ),
+        training=training or {"data_digest": f"noise-{seed}", "labels": {"horizon_s": 60}},
+        metrics={},
+    )
+    write_package(out, contents)
+    return out
