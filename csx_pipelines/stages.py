@@ -238,11 +238,18 @@ def _pnl_vs_champion(
     try:
         champion_dir = registry.download(current, data_dir / TRAINING_DIR / "champion")
         served = load_package(champion_dir)
-        report = compare_with_champion(ds, fitted, served, _compare_config(data_dir))
+        report = compare_with_champion(ds, fitted, served, _compare_config(data_dir, ds))
     except ValueError:
         return float("nan")
     return float(report.deltas["net_pnl_at_k"]["ci_low"])
 
 
-def _compare_config(data_dir: Path) -> TrainConfig:
-    return TrainConfig(out_dir=data_dir / TRAINING_DIR)
+def _compare_config(data_dir: Path, ds: Dataset) -> TrainConfig:
+    """The comparison's config: the label window is the candidate dataset's own (every row's
+    ``label_end_ts - ts`` is the horizon), so a non-default horizon is compared correctly."""
+    from csx_core.ml.labels import LabelConfig
+
+    ts = np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)
+    end = np.asarray(ds.table.column("label_end_ts").to_numpy(), dtype=np.int64)
+    horizon_s = int((end[0] - ts[0]) // 1_000_000_000) if len(ts) else LabelConfig().horizon_s
+    return TrainConfig(out_dir=data_dir / TRAINING_DIR, labels=LabelConfig(horizon_s=horizon_s))

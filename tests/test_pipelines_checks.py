@@ -98,3 +98,11 @@ def test_model_beats_baseline_check_reads_the_bootstrap(fitted: tuple, tmp_path:
     assert not training.model_beats_baseline(
         backtest_report=dataclasses.replace(result, report=worse)
     ).passed
+
+
+def test_champion_comparison_uses_the_candidates_label_window(fitted: tuple) -> None:
+    from csx_pipelines.stages import _compare_config
+
+    ds, _ = fitted
+    # the fixture's dataset was labelled with a 60 s horizon, not the 300 s default
+    assert _compare_config(Path("unused"), ds).labels.horizon_s == 60
