@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from csx_core import __version__
 
@@ -27,6 +28,31 @@ class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+
+
+def existing_dir(value: str) -> Path:
+    """An argparse ``type`` for a directory a read-only command reads: a path that does not
+    exist is a one-line usage error naming it, never an empty result or a fresh directory."""
+    path = Path(value)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: no such directory")
+    return path
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer in [low, high]: out of range is a usage error."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is not in [{low}, {high}]")
+        return number
+
+    parse.__name__ = "integer"
+    return parse
 
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from csx_core.cli import Command
+from csx_core.cli import Command, existing_dir
 
 if TYPE_CHECKING:
     from csx_core.store import EventStore
@@ -15,7 +14,9 @@ if TYPE_CHECKING:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", type=Path, default=Path("data/events"), help="store root")
+    common.add_argument(
+        "--store", type=existing_dir, default="data/events", help="store root (must exist)"
+    )
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("stats", parents=[common], help="rows, files and dates per kind")
     verify = sub.add_parser("verify", parents=[common], help="hash every file vs its manifest")

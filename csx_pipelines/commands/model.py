@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from csx_core.cli import Command
@@ -23,6 +24,24 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Read-only on a mistyped path: the default sqlite registry would otherwise be created
+    # afresh inside it and every answer would be an empty one.
+    if args.tracking_uri is None and not args.data_dir.is_dir():
+        print(f"csx model: error: --data-dir {args.data_dir}: no such directory", file=sys.stderr)
+        return 2
+    try:
+        return _act(args)
+    except (RuntimeError, ValueError) as exc:
+        print(f"csx model {args.action}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # MLflow's own errors, imported lazily: one line, not a traceback
+        if type(exc).__name__ != "MlflowException":
+            raise
+        print(f"csx model {args.action}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _act(args: argparse.Namespace) -> int:
     from csx_pipelines.promotion import Profile, evaluate_gates
     from csx_pipelines.registry import ModelRegistry, default_tracking_uri
 

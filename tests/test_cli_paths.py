@@ -1,0 +1,51 @@
+"""Read-only commands refuse a path that does not exist: one line naming it, exit 2, and
+nothing created (no silent empty success)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from csx_core.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["store", "stats", "--store", "{missing}"],
+        ["store", "verify", "--store", "{missing}"],
+        ["store", "query", "--store", "{missing}", "SELECT 1"],
+        ["replay", "--store", "{missing}", "--out", "{tmp}/out"],
+    ],
+)
+def test_missing_store_is_a_usage_error(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-store"
+    args = [a.format(missing=missing, tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: no such directory" in err
+    assert "Traceback" not in err
+    assert not missing.exists()
+
+
+def test_replay_cadence_out_of_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "--store", str(tmp_path), "--cadence", "3600"])
+    assert exc.value.code == 2
+    assert "--cadence: 3600 is not in [1, 60]" in capsys.readouterr().err
+
+
+def test_model_list_on_a_mistyped_data_dir_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "dta"
+    assert main(["model", "--data-dir", str(typo), "list"]) == 2
+    assert f"--data-dir {typo}: no such directory" in capsys.readouterr().err
+    assert not typo.exists()
