@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from csx_core.cli import Command, existing_dir, int_in
-from csx_core.features.config import MAX_AHEAD_S
+from csx_core.features.buckets import MAX_AHEAD_S
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:

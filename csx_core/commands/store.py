@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import TYPE_CHECKING
 
 from csx_core.cli import Command, existing_dir
@@ -26,11 +27,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from csx_core.store import EventStore
+    from csx_core.store import EventStore, StoreCorruption
 
     store = EventStore(args.store)
     if args.action == "stats":
-        return _stats(store)
+        try:
+            return _stats(store)
+        except StoreCorruption as exc:
+            print(f"csx store stats: error: {exc} (see csx store verify)", file=sys.stderr)
+            return 2
     if args.action == "verify":
         problems = store.verify()
         for problem in problems:
@@ -39,7 +44,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{'removed' if args.clean else 'orphan'} {orphan}")
         print("ok" if not problems else f"{len(problems)} problems")
         return 1 if problems else 0
-    con = store.duckdb()
+    try:
+        con = store.duckdb()
+    except StoreCorruption as exc:
+        print(f"csx store query: error: {exc} (see csx store verify)", file=sys.stderr)
+        return 2
     result = con.sql(args.sql)
     if result is None:
         return 0

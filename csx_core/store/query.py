@@ -18,11 +18,12 @@ def attach_views(
     store: EventStore, con: duckdb.DuckDBPyConnection | None
 ) -> duckdb.DuckDBPyConnection:
     """Create (or replace) one view per kind with data on ``con`` (a new in-memory
-    connection when ``None``). Views list files explicitly, so orphans never leak in; they
-    are a snapshot: call again after writing."""
+    connection when ``None``). Views list files explicitly, so orphans never leak in, and
+    each file is checked against its manifest first (``StoreCorruption`` names a bad one);
+    they are a snapshot: call again after writing."""
     con = con if con is not None else duckdb.connect()
     for kind in store.kinds():
-        files = ", ".join(_sql_string(str(p)) for p in store.committed_files(kind))
+        files = ", ".join(_sql_string(str(p)) for p in store.committed_files(kind, checked=True))
         con.execute(
             f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM read_parquet([{files}], "  # noqa: S608
             "hive_partitioning = true, hive_types = {'date': 'DATE'})"

@@ -352,12 +352,19 @@ class EventStore:
 
         return attach_views(self, con)
 
-    def committed_files(self, kind: str) -> list[Path]:
-        """Paths of every manifest-listed file of ``kind``, by date."""
+    def committed_files(self, kind: str, *, checked: bool = False) -> list[Path]:
+        """Paths of every manifest-listed file of ``kind``, by date. ``checked``: each file
+        is first held against its manifest entry (size, and SHA-256 when ``hash_on_read``),
+        raising ``StoreCorruption`` naming it, so a reader that goes to the files directly
+        (DuckDB) never reads a corrupt one silently."""
+        hashes = self._hashes if self.hash_on_read else None
         files: list[Path] = []
         for day in self.dates(kind):
             partition = self.partition_path(kind, day)
-            files += [partition / f.name for f in self._manifest(kind, day).files]
+            for entry in self._manifest(kind, day).files:
+                if checked:
+                    check_file(partition / entry.name, entry, hashes, cached=True)
+                files.append(partition / entry.name)
         return files
 
 
