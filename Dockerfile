@@ -19,7 +19,8 @@ RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --gid 10001 csx \
-    && useradd --uid 10001 --gid csx --no-create-home --shell /usr/sbin/nologin csx
+    && useradd --uid 10001 --gid csx --no-create-home --shell /usr/sbin/nologin csx \
+    && install -d -o 10001 -g 10001 -m 0750 /data
 COPY --from=build /opt/venv /opt/venv
 COPY workspace.yaml /app/workspace.yaml
 ENV PATH=/opt/venv/bin:$PATH \

@@ -16,7 +16,7 @@ import warnings
 from functools import cache
 from importlib import import_module
 from importlib.metadata import entry_points
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -178,27 +178,36 @@ def _mount_targets(service: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def test_prometheus_loads_the_mounted_rules_and_scrapes_the_live_service(tmp_path: Path) -> None:
+def test_prometheus_loads_the_mounted_rules_and_scrapes_the_live_service() -> None:
     prom = services()["prometheus"]
     mounts = _mount_targets(prom)
     config_path = next(a.split("=", 1)[1] for a in prom["command"] if a.startswith("--config.file"))
     config = yaml.safe_load((ROOT / mounts[config_path]).read_text())
+    config_dir = PurePosixPath(config_path).parent
     for rule_file in config["rule_files"]:
-        assert rule_file in mounts, f"{rule_file} is not mounted into the prometheus service"
-        assert (ROOT / mounts[rule_file]).is_file()
+        target = str(config_dir / rule_file)  # Prometheus resolves it beside its config
+        assert target in mounts, f"{target} is not mounted into the prometheus service"
+        assert (ROOT / mounts[target]).is_file()
     targets = [
         t for job in config["scrape_configs"] for s in job["static_configs"] for t in s["targets"]
     ]
     live_port = command_of(services()["live"])[1]
     port = live_port[live_port.index("--port") + 1]
     assert f"live:{port}" in targets
-    # promtool on a copy whose rule paths point at the local files
-    config["rule_files"] = [str(ROOT / mounts[r]) for r in config["rule_files"]]
-    local = tmp_path / "prometheus.yml"
-    local.write_text(yaml.safe_dump(config))
+    # the alerts reach the compose Alertmanager
+    managers = [
+        t
+        for am in config["alerting"]["alertmanagers"]
+        for s in am["static_configs"]
+        for t in s["targets"]
+    ]
+    am_port = services()["alertmanager"]["ports"][0].rsplit(":", 1)[1]
+    assert managers == [f"alertmanager:{am_port}"]
+    assert "alertmanager" in prom["depends_on"]
+    # promtool on the repo's own file, as an operator would run it
     tool = require_tool("promtool", "prometheus")
     done = subprocess.run(
-        [tool, "check", "config", str(local)],
+        [tool, "check", "config", str(ROOT / mounts[config_path])],
         capture_output=True,
         text=True,
         timeout=60,
@@ -220,3 +229,21 @@ def test_grafana_gets_the_dashboards_and_the_prometheus_datasource() -> None:
     urls = [s["url"] for s in sources["datasources"]]
     assert "http://prometheus:9090" in urls
     assert "prometheus" in grafana.get("depends_on", [])
+
+
+def test_alertmanager_config_routes_to_a_declared_receiver() -> None:
+    am = services()["alertmanager"]
+    mounts = _mount_targets(am)
+    config_path = next(a.split("=", 1)[1] for a in am["command"] if a.startswith("--config.file"))
+    config = yaml.safe_load((ROOT / mounts[config_path]).read_text())
+    receivers = {r["name"] for r in config["receivers"]}
+    assert config["route"]["receiver"] in receivers
+    tool = require_tool("amtool", "prometheus-alertmanager")
+    done = subprocess.run(
+        [tool, "check-config", str(ROOT / mounts[config_path])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -71,3 +71,11 @@ def test_entrypoint_commands_exist_in_the_environment() -> None:
             assert flag in help_text.stdout, f"csx {cmd[0]} has no {flag}"
     for console_script in ("dagster", "dagster-webserver", "dagster-daemon", "mlflow"):
         assert (bin_dir / console_script).exists(), console_script
+
+
+def test_the_data_volume_is_created_for_the_runtime_user() -> None:
+    # A named volume mounted at /data copies the image's /data ownership; without it the
+    # non-root processes cannot write their data lake there.
+    (user,) = {u.split(":")[0] for u in instructions("USER")}
+    runs = " ".join(instructions("RUN"))
+    assert re.search(rf"install -d -o {user} -g {user}\b[^&]*/data\b", runs), runs

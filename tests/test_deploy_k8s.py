@@ -100,3 +100,56 @@ def test_secret_template_carries_no_values() -> None:
     objects = [o for o in yaml.safe_load_all(render("prod")) if o]
     (secret,) = [o for o in objects if o["kind"] == "Secret"]
     assert all(v == "" for v in secret.get("stringData", {}).values())
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_and_pdb_selects_a_pod_template(overlay: str) -> None:
+    objects = [o for o in yaml.safe_load_all(render(overlay)) if o]
+    templates = [
+        o["spec"]["template"]["metadata"]["labels"]
+        for o in objects
+        if o["kind"] in {"Deployment", "StatefulSet"}
+    ]
+    selectors = [
+        (f"Service/{o['metadata']['name']}", o["spec"]["selector"])
+        for o in objects
+        if o["kind"] == "Service"
+    ] + [
+        (f"{o['kind']}/{o['metadata']['name']}", o["spec"][key]["matchLabels"])
+        for o in objects
+        for kind, key in (("PodDisruptionBudget", "selector"), ("NetworkPolicy", "podSelector"))
+        if o["kind"] == kind
+    ]
+    assert any(name.startswith("NetworkPolicy/") for name, _ in selectors)
+    for name, selector in selectors:
+        assert any(_selects(selector, labels) for labels in templates), (overlay, name)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_image_is_rewritten_and_kustomize_warns_of_nothing(overlay: str) -> None:
+    kubectl = require_tool("kubectl", "kubernetes-client")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(REPO_ROOT / "k8s" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stderr.strip() == "", out.stderr
+    for name, spec in pod_specs([o for o in yaml.safe_load_all(out.stdout) if o]):
+        for container in spec["containers"]:
+            assert container["image"].startswith("ghcr.io/cryptoscreener-x/csx:"), name
+
+
+def test_live_network_policy_admits_only_the_api_port() -> None:
+    objects = [o for o in yaml.safe_load_all(render("sharded")) if o]
+    (policy,) = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    ports = [p for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+    assert ports == [{"protocol": "TCP", "port": 8080}]
+    egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert egress_ports == {53, 443, 5000}
