@@ -60,7 +60,7 @@ from csx_live.outcomes_wiring import LiveOutcomes, labels_of
 from csx_live.queue import DropOldestQueue
 from csx_live.rest import RestClient
 from csx_live.runner import Decode, Runner, RunnerConfig
-from csx_live.server import create_app
+from csx_live.server import GuardedAppRunner, HttpLimits, create_app
 from csx_live.sinks import JsonlSink, WebhookSink
 from csx_live.state import LiveState
 from csx_live.universe import Universe, UniverseWatcher
@@ -114,6 +114,7 @@ def default_model_loader(settings: LiveSettings) -> LoadedModel:
         profile=settings.profile,
         tracking_uri=settings.mlflow_tracking_uri,
         cache_dir=Path(settings.sink_dir) / "models",
+        expected_digest=settings.expected_package_digest,
     )
 
 
@@ -276,6 +277,12 @@ def build_live(
         background=[live_context],
         wall_ns=wall_ns,
         gaps=lambda: [g.to_dict() for g in ledger.entries()],
+        http_limits=HttpLimits(
+            header_timeout_s=settings.http_header_timeout_s,
+            keepalive_timeout_s=settings.http_keepalive_timeout_s,
+            max_connections=settings.http_max_connections,
+            max_sse_clients=settings.http_max_sse_clients,
+        ),
     )
     feed = DashboardFeed(
         state=state,
@@ -468,7 +475,7 @@ async def serve_until_signalled(parts: LiveComponents) -> int:
     import signal
 
     s = parts.settings
-    runner = web.AppRunner(parts.app, handle_signals=False, access_log=None)
+    runner = GuardedAppRunner(parts.app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, s.host, s.port)
     await site.start()

@@ -114,6 +114,9 @@ class LiveSettings:
     rest_weight_budget_1m: int = 2000
     graceful_timeout_s: float = 10.0
     model_source: str = ""
+    expected_package_digest: str = ""
+    """SHA-256 of the package's MANIFEST.json that ``model_source`` must have ("" = unpinned;
+    an MLflow version is always checked against the digest recorded with it)."""
     mlflow_tracking_uri: str = ""
     sink_dir: str = "data/live"
     webhook_timeout_s: float = 5.0
@@ -131,6 +134,14 @@ class LiveSettings:
     """Rolling window (tick time) of the live Brier / ECE / top-K hit rate."""
     outcome_refresh_s: float = 5.0
     """How often the live outcome metrics are recomputed (off the event loop)."""
+    http_header_timeout_s: float = 10.0
+    """Close a connection that has not sent complete request headers within this time."""
+    http_keepalive_timeout_s: float = 15.0
+    http_max_connections: int = 4096
+    """Open HTTP connections; beyond it the oldest one still sending headers is evicted,
+    or the new one is closed at once."""
+    http_max_sse_clients: int = 64
+    """``/api/stream`` clients; beyond it the stream answers 503."""
     webhook_urls: tuple[Secret, ...] = ()
     binance_api_key: Secret | None = None
     anthropic_api_key: Secret | None = None
@@ -193,6 +204,11 @@ class LiveSettings:
             "exit_threshold",
             "must be <= enter_threshold (hysteresis)",
         )
+        for name in ("http_header_timeout_s", "http_keepalive_timeout_s"):
+            value = getattr(self, name)
+            _require(value > 0, name, f"must be > 0 s, got {value}")
+        for name in ("http_max_connections", "http_max_sse_clients"):
+            _require(getattr(self, name) >= 1, name, "must be >= 1")
         unknown = sorted(set(self.faults) - KNOWN_FAULTS)
         _require(not unknown, "faults", f"unknown fault flags {unknown}")
         _require(

@@ -50,6 +50,10 @@ Histogram (observed once per tick). No label carries a symbol: cardinality stays
 | ``csx_webhook_dropped_total`` | counter | webhook posts dropped (pending bound) |
 | ``csx_process_rss_bytes`` | gauge | resident set size of this process |
 | ``csx_ready`` | gauge | 1 when /readyz answers 200 |
+| ``csx_http_connections`` | gauge | open HTTP connections (server.py's HttpGuard) |
+| ``csx_http_connections_closed_total{reason}`` | counter | header_timeout, evicted, over_limit |
+| ``csx_sse_clients`` | gauge | connected /api/stream clients |
+| ``csx_sse_rejected_total`` | counter | /api/stream clients refused (503) |
 | ``csx_live_brier{role}`` | gauge | Brier score of predictions resolved in the rolling window |
 | ``csx_live_ece{role}`` | gauge | expected calibration error (equal-mass bins), same window |
 | ``csx_live_topk_hit_rate{role}`` | gauge | share in play among the window's top-K rows |

@@ -11,6 +11,9 @@ engine consumed; ``csx record`` runs the same connectors without the screener.
 
 ``GapJournal`` appends one JSON line per closed outage to ``<store>/gaps.jsonl`` (fsynced);
 ``replay_gaps`` reads them back in the replay's ``(symbol or None, start_ns, end_ns)`` form.
+A restart on a store that already holds events journals the recorder's own downtime too
+(``DowntimeGap``): every symbol (``None``), from the last committed event time to the first
+new one, reason ``recorder_downtime``.
 Gap times are the ledger's wall-clock ns, which match event time on a live feed (not on a
 replay of old data unless the exchange rebases time).
 """
@@ -29,13 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from csx_core.contracts import MarketEvent
-from csx_core.store import EventStore, InvalidRowsError, WriteReport
+from csx_core.store import KIND_ORDER, EventStore, InvalidRowsError, WriteReport
+from csx_core.store.errors import StoreCorruption
+from csx_core.store.manifest import load_manifest
 from csx_live.config import LiveSettings
 from csx_live.connectors.gaps import GapEntry, gap_symbols
 
 log = logging.getLogger(__name__)
 
 GAPS_FILE = "gaps.jsonl"
+DOWNTIME_REASON = "recorder_downtime"
 Gap = tuple[str | None, int, int]
 
 
@@ -171,18 +177,71 @@ class GapJournal:
         self._position = position
         self.written = 0
 
-    def append(self, entry: GapEntry) -> None:
+    def append(self, entry: GapEntry, *, symbols: Sequence[str | None] | None = None) -> None:
+        """Journal ``entry`` (if closed); ``symbols`` overrides those of its streams."""
         if entry.end_ns is None:
             return
-        symbols = sorted(gap_symbols(entry), key=lambda s: "" if s is None else s)
+        if symbols is None:
+            symbols = sorted(gap_symbols(entry), key=lambda s: "" if s is None else s)
         declared_at = self._position() if self._position is not None else None
-        record = {**entry.to_dict(), "symbols": symbols, "declared_at_ns": declared_at}
+        record = {**entry.to_dict(), "symbols": list(symbols), "declared_at_ns": declared_at}
         line = json.dumps(record, sort_keys=True) + "\n"
         with self.path.open("a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
         self.written += 1
+
+
+def last_committed_ns(store: EventStore) -> int | None:
+    """The latest ts_event committed to ``store`` (any kind, any symbol), from the manifests
+    of each kind's newest non-empty partition (no data read); ``None`` for an empty store."""
+    latest: int | None = None
+    for kind in KIND_ORDER:
+        for day in reversed(store.dates(kind)):
+            try:
+                manifest = load_manifest(store.partition_path(kind, day))
+            except StoreCorruption as exc:
+                log.warning("unreadable manifest", extra={"error": str(exc)})
+                continue
+            if manifest is not None and manifest.files:
+                ts_max = max(f.ts_max for f in manifest.files)
+                latest = ts_max if latest is None else max(latest, ts_max)
+                break
+    return latest
+
+
+class DowntimeGap:
+    """The recorder's own outage on a restart: journalled once, for every symbol (``None``),
+    as ``[since_ns, first new event time)`` when the first events arrive. ``since_ns`` is
+    the store's last committed event time (``None``: a fresh store, nothing to journal); no
+    entry either if the new events are not later (e.g. a replay of old data)."""
+
+    SHARD_ID = "recorder"
+
+    def __init__(self, journal: GapJournal, since_ns: int | None) -> None:
+        self._journal = journal
+        self.since_ns = since_ns
+        self.entry: GapEntry | None = None
+
+    def on_events(self, events: Sequence[MarketEvent]) -> None:
+        if self.since_ns is None or not events:
+            return
+        since, self.since_ns = self.since_ns, None
+        first = min(e.ts_event for e in events)
+        if first <= since:
+            return
+        entry = GapEntry(self.SHARD_ID, (), since, first, DOWNTIME_REASON)
+        try:
+            self._journal.append(entry, symbols=[None])
+        except OSError as exc:
+            log.error("journalling the recorder downtime failed", extra={"error": str(exc)})
+            return
+        self.entry = entry
+        log.info(
+            "recorder downtime journalled",
+            extra={"start_ns": since, "end_ns": first, "duration_ns": first - since},
+        )
 
 
 def read_gaps(path: Path) -> list[dict[str, Any]]:
@@ -227,8 +286,15 @@ class RecordSummary:
 class FrameRecorder:
     """The connectors' frame handler: decode, count, hand events to the recorder."""
 
-    def __init__(self, decode: Callable[[bytes, int], Sequence[MarketEvent]], sink: BatchRecorder):
+    def __init__(
+        self,
+        decode: Callable[[bytes, int], Sequence[MarketEvent]],
+        sink: BatchRecorder,
+        on_events: Callable[[Sequence[MarketEvent]], None] | None = None,
+    ):
         self._decode, self._sink = decode, sink
+        self.on_events = on_events
+        """Called with each frame's events before they are recorded (``DowntimeGap``)."""
         self.frames = self.malformed = self.ignored = 0
         self.last_event_ns: int | None = None
 
@@ -240,6 +306,8 @@ class FrameRecorder:
             self.malformed += 1
             return
         if events:
+            if self.on_events is not None:
+                self.on_events(events)
             self._sink.add(events)
             self.last_event_ns = events[-1].ts_event
         else:
@@ -281,9 +349,11 @@ async def record(
     from csx_live.universe import Universe, UniverseWatcher
 
     s = settings
-    recorder = BatchRecorder(EventStore(store_root), batch_events=batch_events, flush_s=flush_s)
+    store = EventStore(store_root)
+    recorder = BatchRecorder(store, batch_events=batch_events, flush_s=flush_s)
     frames = FrameRecorder(decode or default_decoder(), recorder)
     journal = GapJournal(Path(store_root) / GAPS_FILE, position=lambda: frames.last_event_ns)
+    frames.on_events = DowntimeGap(journal, last_committed_ns(store)).on_events
     ledger = GapLedger()
     ledger.on_close.append(journal.append)
     tasks: list[asyncio.Task[None]] = []

@@ -187,20 +187,23 @@ class Runner:
             self.engine.mark_gap(symbol, entry.start_ns, entry.end_ns)
 
     # -- ingest (called by the connectors for every frame; must stay cheap) -----------------
-    def on_frame(self, frame: bytes, recv_ns: int) -> None:
+    def on_frame(self, frame: bytes, recv_ns: int) -> bool:
+        """Decode and enqueue one frame; the decoder's verdict (True when it held market
+        events) tells the stream's watchdog whether the link carries valid events."""
         ingest = self.state.ingest
         ingest.frames += 1
         try:
             events = self._decode(frame, recv_ns)
         except Exception:  # the decoder's typed errors: a bad frame is counted, never fatal
             ingest.malformed += 1
-            return
+            return False
         if not events:
             ingest.ignored += 1
-            return
+            return False
         ingest.events += len(events)
         self.queue.put_many(events)
         self.state.last_event_wall_ns = recv_ns
+        return True
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:

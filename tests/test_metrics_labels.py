@@ -99,6 +99,7 @@ def exported_series_names() -> frozenset[str]:
     from csx_live.llm.metrics import ExplainMetrics
     from csx_live.metrics import LiveMetrics, MetricSources
     from csx_live.queue import DropOldestQueue
+    from csx_live.server import HttpCollector, HttpGuard, HttpLimits
     from csx_live.state import LiveState
 
     @dataclass
@@ -121,6 +122,7 @@ def exported_series_names() -> frozenset[str]:
         ),
     )
     ExplainMetrics(registry)
+    registry.register(HttpCollector(HttpGuard(HttpLimits())))
     names = {"up"}
     for family in registry.collect():
         names.update(family.name + s for s in _series_suffixes(family.type))

@@ -1,11 +1,20 @@
 """StreamManager: one shard's combined-stream connection, kept alive.
 
-- **Reconnect** with capped exponential backoff and full jitter (``csx_core.resilience.backoff``),
-  reset after a healthy period; each outage is one gap-ledger entry (streams, from the last
-  frame, to the first frame after reconnecting).
-- **Stale-stream watchdog**: a supervisor checks the frame counter a few times per
-  ``stale_s``; no progress for ``stale_s`` closes the socket and reconnects. The hot path pays
-  nothing for it (no per-frame timer).
+- **Reconnect** with capped exponential backoff and full jitter (``csx_core.resilience.backoff``).
+  A link counts as healthy (``backoff.success``) only once it has delivered valid events for
+  ``healthy_after_s``; a link that drops earlier (accept-then-close, garbage) is an *early
+  drop* and waits the growing jittered delay before the next connect, so a hostile server
+  cannot drive a reconnect storm. Logging is per state change (healthy -> flapping -> healthy);
+  the rest are counters. Each outage is one gap-ledger entry (streams, from the last frame, to
+  the first valid event after reconnecting).
+- **Valid events, not frames**: a frame counts as a valid event when it looks like a
+  combined-stream event (``is_event``, a cheap prefix/suffix check by default) and the frame
+  handler did not return ``False`` (a handler may return ``False`` for frames it could not
+  decode). ``max_malformed_streak`` consecutive invalid frames close the link (counted).
+- **Stale-stream watchdog**: a supervisor checks the valid-event counter a few times per
+  ``stale_s``; no valid event for ``stale_s`` (even if frames arrive) closes the socket and
+  reconnects. The hot path pays nothing for it (no per-frame timer). ``connected`` (readiness)
+  requires an open link that has delivered a valid event.
 - **Pings/pongs**: aiohttp answers the server's pings itself (``autoping``; tested); with
   ``heartbeat_s`` set it also pings, and a missing pong closes the link (counted).
 - **Planned rollover** before the exchange's 24 h limit: a second connection is opened, both
@@ -35,8 +44,15 @@ from csx_live.connectors.plan import ShardPlan
 
 log = logging.getLogger(__name__)
 
-FrameHandler = Callable[[bytes, int], None]
-"""Receives each frame (raw bytes) and its wall-clock receive time in ns. Must not block."""
+FrameHandler = Callable[[bytes, int], bool | None]
+"""Receives each frame (raw bytes) and its wall-clock receive time in ns. Must not block.
+May return ``False`` for a frame it could not decode (counted as malformed by the link)."""
+
+
+def looks_like_event(frame: bytes) -> bool:
+    """Cheap structural check for a combined-stream event (``{"stream":...,"data":{...}}``);
+    the full decode happens downstream."""
+    return frame.startswith(b'{"stream"') and frame.endswith(b"}")
 
 
 @dataclass
@@ -54,6 +70,10 @@ class LinkStats:
     rollovers: int = 0
     rollover_failures: int = 0
     duplicates_dropped: int = 0
+    valid_events: int = 0
+    malformed_frames: int = 0
+    malformed_closes: int = 0
+    early_drops: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,10 +87,24 @@ class StreamTiming:
     heartbeat_s: float | None = None
     overlap_grace_s: float = 5.0
     max_frame_bytes: int = 4 * 1024 * 1024
+    healthy_after_s: float = 5.0
+    """A link is healthy (backoff reset) after delivering valid events for this long."""
+    max_malformed_streak: int = 2000
+    """Consecutive invalid frames after which the link is closed and retried with backoff."""
 
 
 class _Link:
-    __slots__ = ("connected_at", "first_frame", "frames", "last_wall_ns", "task", "ws")
+    __slots__ = (
+        "connected_at",
+        "first_frame",
+        "frames",
+        "healthy",
+        "last_wall_ns",
+        "malformed_streak",
+        "task",
+        "valid",
+        "ws",
+    )
 
     def __init__(
         self, ws: aiohttp.ClientWebSocketResponse[Literal[False]], connected_at: float
@@ -78,6 +112,9 @@ class _Link:
         self.ws = ws
         self.connected_at = connected_at
         self.frames = 0
+        self.valid = 0
+        self.malformed_streak = 0
+        self.healthy = False
         self.last_wall_ns = 0
         self.first_frame = asyncio.Event()
         self.task: asyncio.Task[str] | None = None
@@ -98,6 +135,7 @@ class StreamManager:
         backoff: Backoff,
         timing: StreamTiming | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
+        is_event: Callable[[bytes], bool] = looks_like_event,
     ) -> None:
         self.plan = plan
         self.url = plan.url(ws_base)
@@ -108,6 +146,8 @@ class StreamManager:
         self._backoff = backoff
         self.timing = timing or StreamTiming()
         self._wall_ns = wall_ns
+        self._is_event = is_event
+        self._flapping = False
         self._deduper: OverlapDeduper | None = None
         self._dedupe_until = 0.0
         self._links: set[_Link] = set()
@@ -115,7 +155,12 @@ class StreamManager:
 
     @property
     def connected(self) -> bool:
-        return any(not link.ws.closed for link in self._links)
+        return any(not link.ws.closed and link.valid > 0 for link in self._links)
+
+    @property
+    def flapping(self) -> bool:
+        """True from an early drop until a link is healthy again."""
+        return self._flapping
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,15 +174,41 @@ class StreamManager:
                 self.stats.disconnects += 1
                 start = link.last_wall_ns or self._wall_ns()
                 self._ledger.open(self.plan.shard_id, self.plan.streams, start, reason)
-                log.warning(
-                    "stream link lost",
-                    extra={"shard": self.plan.shard_id, "reason": reason, "at": loop.time()},
-                )
                 await self._close(link)
+                if link.healthy:
+                    log.warning(
+                        "stream link lost",
+                        extra={"shard": self.plan.shard_id, "reason": reason, "at": loop.time()},
+                    )
+                else:
+                    await self._early_drop(reason)
                 link = await self._connect_with_backoff()
         finally:
             for open_link in list(self._links):
                 await self._close(open_link)
+
+    async def _early_drop(self, reason: str) -> None:
+        """A link dropped before it was healthy: count it and wait the backoff delay."""
+        self.stats.early_drops += 1
+        if not self._flapping:
+            self._flapping = True
+            log.warning(
+                "stream link flapping (dropped before healthy), backing off",
+                extra={"shard": self.plan.shard_id, "reason": reason},
+            )
+        delay = self._backoff.failure(asyncio.get_running_loop().time())
+        if delay is None:
+            raise ConnectionError(
+                f"{self.plan.shard_id}: giving up: link keeps dropping ({reason})"
+            )
+        await asyncio.sleep(delay)
+
+    def _mark_healthy(self, link: _Link, now: float) -> None:
+        link.healthy = True
+        self._backoff.success(now)
+        if self._flapping:
+            self._flapping = False
+            log.info("stream link healthy again", extra={"shard": self.plan.shard_id})
 
     async def _connect_once(self) -> _Link:
         t = self.timing
@@ -179,12 +250,13 @@ class StreamManager:
                 )
                 await asyncio.sleep(delay)
                 continue
-            self._backoff.success(loop.time())
             return link
 
     async def _pump(self, link: _Link) -> str:
         receive = link.ws.receive
         on_frame = self._on_frame
+        is_event = self._is_event
+        max_streak = self.timing.max_malformed_streak
         stats = self.stats
         wall = self._wall_ns
         text, binary = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
@@ -198,12 +270,23 @@ class StreamManager:
                 link.last_wall_ns = now
                 stats.frames_in += 1
                 stats.bytes_in += len(data)
-                if link.frames == 1:
-                    self._first_frame(link, now)
                 if self._deduper is not None and self._deduper.seen_before(data):
                     stats.duplicates_dropped += 1
-                    continue
-                on_frame(data, now)
+                    valid = True
+                else:
+                    valid = on_frame(data, now) is not False and is_event(data)
+                if valid:
+                    link.valid += 1
+                    link.malformed_streak = 0
+                    stats.valid_events += 1
+                    if link.valid == 1:
+                        self._first_frame(link, now)
+                else:
+                    stats.malformed_frames += 1
+                    link.malformed_streak += 1
+                    if link.malformed_streak >= max_streak:
+                        stats.malformed_closes += 1
+                        return "malformed"
             elif kind is aiohttp.WSMsgType.ERROR:
                 if isinstance(msg.data, aiohttp.ServerTimeoutError):
                     stats.ping_timeouts += 1
@@ -227,7 +310,7 @@ class StreamManager:
         t = self.timing
         assert link.task is not None
         check_s = min(1.0, t.stale_s / 4)
-        seen, progress_at = link.frames, loop.time()
+        seen, progress_at = link.valid, loop.time()
         while True:
             await asyncio.wait({link.task}, timeout=check_s)
             now = loop.time()
@@ -235,8 +318,10 @@ class StreamManager:
                 self._deduper = None
             if link.task.done():
                 return "error" if link.task.cancelled() else link.task.result()
-            if link.frames != seen:
-                seen, progress_at = link.frames, now
+            if link.valid != seen:
+                seen, progress_at = link.valid, now
+                if not link.healthy and now - link.connected_at >= t.healthy_after_s:
+                    self._mark_healthy(link, now)
             elif now - progress_at >= t.stale_s:
                 self.stats.stale_timeouts += 1
                 return "stale"
@@ -269,8 +354,11 @@ class StreamManager:
 
     async def _close(self, link: _Link) -> None:
         self._links.discard(link)
+        # Bounded overall: aiohttp's close timeout is per read, so a peer that floods frames
+        # and never answers the close would hold it forever (timing out aborts the socket).
         with contextlib.suppress(Exception):
-            await link.ws.close()
+            async with asyncio.timeout(self.timing.close_timeout_s):
+                await link.ws.close()
         if link.task is not None and not link.task.done():
             link.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from csx_live.dashboard.model import DashboardView
+from csx_live.server import HTTP_GUARD
 
 STATIC_DIR = Path(__file__).parent / "static"
 ViewSource = Callable[[], DashboardView | None]
@@ -40,6 +41,22 @@ def add_dashboard_routes(
         return web.Response(body=_ENCODER.encode(view), content_type="application/json")
 
     async def stream(request: web.Request) -> web.StreamResponse:
+        guard = request.app.get(HTTP_GUARD)
+        if guard is None:
+            return await _stream(request)
+        with guard.sse_slot() as admitted:
+            if not admitted:
+                return web.json_response(
+                    {
+                        "error": "too many stream clients",
+                        "max_sse_clients": guard.limits.max_sse_clients,
+                    },
+                    status=503,
+                    headers={"Retry-After": "5"},
+                )
+            return await _stream(request)
+
+    async def _stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -52,7 +69,9 @@ def add_dashboard_routes(
         last: DashboardView | None = None
         idle = 0.0
         get = request.app[DASHBOARD_SOURCE]
-        while True:
+        # Stop when the client has gone, so its max_sse_clients slot frees at once rather
+        # than at the next failed heartbeat write.
+        while request.transport is not None and not request.transport.is_closing():
             view = get()
             if view is not None and view is not last:
                 await response.write(b"event: view\ndata: " + _ENCODER.encode(view) + b"\n\n")
@@ -62,6 +81,7 @@ def add_dashboard_routes(
                 idle = 0.0
             await asyncio.sleep(push_interval_s)
             idle += push_interval_s
+        return response
 
     app.router.add_get("/", page)
     app.router.add_get("/api/dashboard", snapshot)
