@@ -101,6 +101,10 @@ async def test_accept_then_close_is_backed_off_not_a_storm(
         assert shards.stats.early_drops >= connects - 1
         assert shards.managers[PLANS[0].shard_id].flapping
         assert not shards.all_connected()
+        # the outage is on the ledger: open from the first drop, never closed by a link
+        # that delivered nothing
+        (gap,) = [g for g in shards.ledger.open_gaps() if g.shard_id == PLANS[0].shard_id]
+        assert gap.end_ns is None
     finally:
         await shards.stop()
 
