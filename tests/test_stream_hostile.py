@@ -158,7 +158,8 @@ async def test_garbage_trickle_goes_stale_despite_frames(
         await eventually(lambda: shards.stats.stale_timeouts >= 2)
         assert shards.stats.frames_in > 20
         assert shards.stats.valid_events == 0
-        assert shards.stats.early_drops >= 1
+        # each link lived a whole stale period: that bounds the reconnect rate
+        assert server.connects <= shards.stats.stale_timeouts + 2
         assert not shards.all_connected()
     finally:
         await shards.stop()

@@ -4,9 +4,11 @@
   A link counts as healthy (``backoff.success``) only once it has delivered valid events for
   ``healthy_after_s``; a link that drops earlier (accept-then-close, garbage) is an *early
   drop* and waits the growing jittered delay before the next connect, so a hostile server
-  cannot drive a reconnect storm. Logging is per state change (healthy -> flapping -> healthy);
-  the rest are counters. Each outage is one gap-ledger entry (streams, from the last frame, to
-  the first valid event after reconnecting).
+  cannot drive a reconnect storm. A link that lived a whole ``stale_s`` before going quiet
+  reconnects at once (its lifetime already bounds the rate; a stalled feed recovers fast).
+  Logging is per state change (healthy -> flapping -> healthy); the rest are counters. Each
+  outage is one gap-ledger entry (streams, from the last frame, to the first valid event after
+  reconnecting).
 - **Valid events, not frames**: a frame counts as a valid event when it looks like a
   combined-stream event (``is_event``, a cheap prefix/suffix check by default) and the frame
   handler did not return ``False`` (a handler may return ``False`` for frames it could not
@@ -53,6 +55,9 @@ def looks_like_event(frame: bytes) -> bool:
     """Cheap structural check for a combined-stream event (``{"stream":...,"data":{...}}``);
     the full decode happens downstream."""
     return frame.startswith(b'{"stream"') and frame.endswith(b"}")
+
+
+YIELD_EVERY_FRAMES = 256
 
 
 @dataclass
@@ -180,7 +185,10 @@ class StreamManager:
                         "stream link lost",
                         extra={"shard": self.plan.shard_id, "reason": reason, "at": loop.time()},
                     )
-                else:
+                # A link that lived a whole stale period before going quiet is no storm (its
+                # own lifetime bounds the reconnect rate): retrying it at once lets a stalled
+                # feed recover as fast as the feed does.
+                elif loop.time() - link.connected_at < self.timing.stale_s:
                     await self._early_drop(reason)
                 link = await self._connect_with_backoff()
         finally:
@@ -270,6 +278,10 @@ class StreamManager:
                 link.last_wall_ns = now
                 stats.frames_in += 1
                 stats.bytes_in += len(data)
+                if link.frames % YIELD_EVERY_FRAMES == 0:
+                    # receive() does not suspend while aiohttp holds buffered frames: under a
+                    # flood, let the tick loop and the HTTP server run between bursts
+                    await asyncio.sleep(0)
                 if self._deduper is not None and self._deduper.seen_before(data):
                     stats.duplicates_dropped += 1
                     valid = True
