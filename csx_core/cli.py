@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,50 @@ def existing_dir(value: str) -> Path:
     return path
 
 
+class CommandError(Exception):
+    """An error a command reports to the user as one line (no traceback)."""
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """What ``main`` turns into one ``csx <command>: error: <message>`` line and exit code 2:
+    the project's own errors (every config, contract, package and store error is a
+    ``ValueError`` subclass, ``StoreCorruption`` or a ``CommandError``) and the file-system
+    errors of a bad path (``OSError``). ``--debug`` or ``CSX_DEBUG=1`` re-raises them with the
+    traceback instead."""
+    # imported here: the store pulls pyarrow, which ``csx --help`` should not pay for
+    from csx_core.store.errors import StoreCorruption
+
+    return isinstance(exc, (CommandError, StoreCorruption, ValueError, OSError))
+
+
+def positive_int(value: str) -> int:
+    """An argparse ``type`` for an integer >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not >= 1")
+    return number
+
+
+positive_int.__name__ = "integer"
+
+
+def positive_float(value: str) -> float:
+    """An argparse ``type`` for a finite number > 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not > 0")
+    return number
+
+
+positive_float.__name__ = "number"
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """An argparse ``type`` for an integer in [low, high]: out of range is a usage error."""
 
@@ -61,6 +106,11 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
         description="CryptoScreener-X: which Binance USD-M perpetuals are in play, net of costs.",
     )
     parser.add_argument("--version", action="version", version=f"csx {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also: CSX_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in modules:
         module = importlib.import_module(module_name)
@@ -72,6 +122,22 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
     return parser
 
 
+def _debug(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "debug", False)) or os.environ.get("CSX_DEBUG", "") not in (
+        "",
+        "0",
+    )
+
+
+def _where(args: argparse.Namespace) -> str:
+    """``csx <command>`` (with its action, e.g. ``csx model list``) for an error line."""
+    words = ["csx", str(getattr(args, "command", None) or "")]
+    action = getattr(args, "action", None)
+    if isinstance(action, str):
+        words.append(action)
+    return " ".join(w for w in words if w)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -79,7 +145,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help()
         return 2
-    return run(args)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        if _debug(args):
+            raise
+        return 130
+    except Exception as exc:
+        if _debug(args) or not is_user_error(exc):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{_where(args)}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,17 +10,38 @@ from pathlib import Path
 from csx_core.cli import Command
 
 
+def _add_registry_args(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Registry options; on ``csx model`` and on each action, so they may come before or after
+    the action. The actions' copies use SUPPRESS defaults so they never overwrite values given
+    before the action."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--data-dir", type=Path, default=default(Path("data")))
+    parser.add_argument(
+        "--tracking-uri",
+        default=default(None),
+        help="MLflow tracking URI (default: sqlite in data/)",
+    )
+    parser.add_argument("--model-name", default=default("csx-inplay"))
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in data/)")
-    parser.add_argument("--model-name", default="csx-inplay")
+    _add_registry_args(parser, defaults=True)
+    registry = argparse.ArgumentParser(add_help=False)
+    _add_registry_args(registry, defaults=False)
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="list model versions with their aliases")
-    promote = sub.add_parser("promote", help="make a version the champion if its gates pass")
+    sub.add_parser("list", parents=[registry], help="list model versions with their aliases")
+    promote = sub.add_parser(
+        "promote", parents=[registry], help="make a version the champion if its gates pass"
+    )
     promote.add_argument("version")
     promote.add_argument("--profile", choices=["DEV", "PROD"], default="DEV")
     promote.add_argument("--force", action="store_true", help="skip the gates (operator override)")
-    sub.add_parser("rollback", help="return the champion alias to the previous champion")
+    sub.add_parser(
+        "rollback", parents=[registry], help="return the champion alias to the previous champion"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
