@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from csx_pipelines.children import Stopped, signal_group, spawn, stop_group, stop_signals
 
 HOLDOUT_SEED_OFFSET = 1000
 # Dagster's console logger prints every step event at DEBUG; the run history (and the UI)
@@ -44,6 +45,17 @@ def stage(title: str) -> None:
 
 
 def run_demo(settings: DemoSettings) -> int:
+    # SIGTERM unwinds like Ctrl-C (``Stopped`` is a KeyboardInterrupt), so ``_live_stack``
+    # stops the exchange and the runner instead of leaving them serving with ports bound.
+    with stop_signals():
+        try:
+            return _run_demo(settings)
+        except Stopped as exc:
+            print(f"\ndemo: stopped by signal {exc.signum}", flush=True)
+            return 128 + exc.signum
+
+
+def _run_demo(settings: DemoSettings) -> int:
     started = time.monotonic()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +73,10 @@ def run_demo(settings: DemoSettings) -> int:
         summary = _observe(urls, settings.seconds)
         _print_summary(summary)
         if settings.keep_running:
-            print("\n--keep-running: Ctrl-C stops the exchange and the runner.", flush=True)
+            print(
+                "\n--keep-running: Ctrl-C or SIGTERM stops the exchange and the runner.",
+                flush=True,
+            )
             try:
                 while True:
                     time.sleep(1)
@@ -207,29 +222,19 @@ def _live_stack(
             ("live", live, f"http://127.0.0.1:{settings.port}/healthz"),
         ):
             out = (logs / f"{name}.log").open("wb")
-            procs.append(
-                subprocess.Popen(  # noqa: S603 (argv is ours)
-                    argv,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            )
+            procs.append(spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env))
             _wait_ok(url, procs[-1], name, logs / f"{name}.log")
         yield {
             "live": f"http://127.0.0.1:{settings.port}",
             "exchange": f"http://127.0.0.1:{settings.exchange_port}",
         }
     finally:
+        # Each child is its own process group: SIGTERM them all, then wait for each group
+        # (SIGKILL what is left after the grace period).
         for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+            signal_group(proc)
         for proc in reversed(procs):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc, grace=30.0)
 
 
 def _wait_ok(

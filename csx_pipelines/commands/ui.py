@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 from csx_core.cli import Command
+from csx_pipelines.children import run_foreground
+
+GRACE_S = 15.0
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -49,11 +51,14 @@ def _run(args: argparse.Namespace) -> int:
             "--workers",
             "1",
         ]
-    print("running:", " ".join(argv))
-    try:
-        return subprocess.call(argv, env=platform_env(args.data_dir))  # noqa: S603
-    except KeyboardInterrupt:
-        return 0
+    env = platform_env(args.data_dir)
+    if args.which == "mlflow":
+        # The job runner (a huey consumer plus workers) costs ~2 GB and the UI needs none of it.
+        env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    print("running:", " ".join(argv), flush=True)
+    # Own process group; SIGTERM/Ctrl-C stop the server and its workers, SIGKILL after the
+    # grace period, so no port stays bound after ``csx ui`` returns.
+    return run_foreground(argv, grace=GRACE_S, env=env)
 
 
 COMMANDS = [
