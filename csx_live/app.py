@@ -55,7 +55,12 @@ from csx_live.llm import (
     make_explainer,
 )
 from csx_live.metrics import LiveMetrics, MetricSources
-from csx_live.model import LoadedModel, ModelUnavailableError, load_model
+from csx_live.model import (
+    LoadedModel,
+    ModelUnavailableError,
+    champion_gate_record,
+    load_model,
+)
 from csx_live.outcomes_wiring import LiveOutcomes, labels_of
 from csx_live.queue import DropOldestQueue
 from csx_live.rest import RestClient
@@ -389,6 +394,13 @@ async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
         parts.state.model_error = str(exc)
         log.error("no model: %s", exc)
         return
+    # Before the model is published, so PROD is never ready on a champion moved around gates.
+    gate = await asyncio.to_thread(
+        champion_gate_record, loaded.info.source, loaded.info.version, s.mlflow_tracking_uri
+    )
+    parts.state.model_gate = gate
+    if gate is not None and gate[1]:
+        log.warning("champion gate record: %s", gate[1])
     pipeline = TickPipeline(
         loaded.scorer,
         Ranker(RankerConfig(k=s.top_k, enter_p=s.enter_threshold, exit_p=s.exit_threshold)),

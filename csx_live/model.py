@@ -185,3 +185,30 @@ def _download(
     manifests = sorted(root.rglob(MANIFEST))
     pkg_dir = manifests[0].parent if manifests else root
     return pkg_dir, str(version), alias or "", recorded
+
+
+def champion_gate_record(source: str, version: str, tracking_uri: str) -> tuple[bool, str] | None:
+    """The gate record of ``version`` when ``source`` names it through an alias
+    (``models:/<name>@<alias>``), as ``LiveState.model_gate``: (ok, note), note "" when the
+    record passes. None for a package directory or a pinned version (chosen explicitly).
+
+    The alias can be moved by hand in the MLflow UI, around the promotion gates; this reads
+    the tags ``ModelRegistry.promote``/``force_promote`` leave and applies the same verdict
+    as the Dagster check (``csx_pipelines.promotion.champion_gate_status``). A record that
+    cannot be read counts as missing."""
+    match = _MODELS_URI.match(source)
+    if not match or not match["alias"] or not version:
+        return None
+    from csx_pipelines.promotion import champion_gate_status
+
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        tags = dict(client.get_model_version(match["name"], version).tags or {})
+    except Exception as exc:
+        return (False, f"champion v{version}: cannot read its gate record: {exc}")
+    status = champion_gate_status(version, tags)
+    if status.ok and not status.override:
+        return (True, "")
+    return (status.ok, status.reason)

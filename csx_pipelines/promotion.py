@@ -8,6 +8,7 @@ champion exists, a paired-bootstrap win over it on top-K net PnL.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,3 +94,63 @@ def _at_most(metrics: Mapping[str, float], key: str, bound: float, gate: str) ->
 def _above_zero(metrics: Mapping[str, float], key: str, gate: str) -> GateResult:
     value = _value(metrics, key)
     return GateResult(gate, value > 0, f"{key}={value:.4f} (bootstrap CI low must be > 0)")
+
+
+# -- the gate record a promotion leaves on a model version ----------------------------------
+# ``ModelRegistry.promote`` writes all three tags, ``force_promote`` writes PROMOTED_BY_TAG
+# (``force``). The MLflow UI can move the ``champion`` alias without either, so the live
+# runner and the Dagster monitoring check read them back through ``champion_gate_status``.
+GATES_TAG = "csx.gates"
+"""JSON ``{gate: {"passed": bool, "detail": str}}``: every gate's verdict at promotion."""
+GATES_PASSED_TAG = "csx.gates_passed"
+"""``true`` / ``false``: whether every gate in ``GATES_TAG`` passed."""
+PROMOTED_BY_TAG = "csx.promoted_by"
+"""``gates`` (``promote``) or ``force`` (``force_promote``: the operator override)."""
+
+
+@dataclass(frozen=True)
+class GateRecordStatus:
+    """Whether a champion version may be served as gated.
+
+    ``ok``: it has a passing gate record, or it was force-promoted (``override``: an operator
+    decision the registry recorded, reported as such). ``reason`` says why in either case."""
+
+    version: str
+    ok: bool
+    override: bool
+    reason: str
+
+
+def champion_gate_status(version: str, tags: Mapping[str, str]) -> GateRecordStatus:
+    """The verdict on the gate record in ``tags`` (a model version's tags) of ``version``.
+
+    A passing record wins; otherwise a recorded ``force`` promotion is an override; otherwise
+    the record is missing, unreadable or failing and the alias was moved around the gates."""
+    name = f"champion v{version}"
+    raw = tags.get(GATES_TAG)
+    failed: list[str] | None = None  # None: no readable record
+    problem = ""
+    if raw is not None:
+        try:
+            verdict = json.loads(raw)
+            failed = sorted(g for g, v in verdict.items() if not bool(v["passed"]))
+            if not verdict:
+                failed, problem = None, "an empty gate record"
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            problem = f"an unreadable gate record ({type(exc).__name__})"
+    elif GATES_PASSED_TAG in tags:
+        failed = [] if tags[GATES_PASSED_TAG].strip().lower() == "true" else ["(unnamed)"]
+    if failed == []:
+        return GateRecordStatus(version, True, False, f"{name} passed its promotion gates")
+    if tags.get(PROMOTED_BY_TAG, "").strip().lower() == "force":
+        return GateRecordStatus(
+            version,
+            True,
+            True,
+            f"{name} was force-promoted (operator override, gates not passed)",
+        )
+    if failed:
+        reason = f"{name} has no passing gate record (failed: {', '.join(failed)})"
+    else:
+        reason = f"{name} has no passing gate record ({problem or 'no gate record'})"
+    return GateRecordStatus(version, False, False, reason)

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csx_pipelines.promotion import GateResult
+from csx_pipelines.promotion import (
+    GATES_PASSED_TAG,
+    GATES_TAG,
+    PROMOTED_BY_TAG,
+    GateRecordStatus,
+    GateResult,
+    champion_gate_status,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -136,7 +143,12 @@ class ModelRegistry:
         previous = self.champion()
         promoted = all(g.passed for g in results)
         verdict = {g.gate: {"passed": g.passed, "detail": g.detail} for g in results}
-        client.set_model_version_tag(self.model_name, version, "csx.gates", json.dumps(verdict))
+        client.set_model_version_tag(self.model_name, version, GATES_TAG, json.dumps(verdict))
+        client.set_model_version_tag(
+            self.model_name, version, GATES_PASSED_TAG, "true" if promoted else "false"
+        )
+        if promoted:
+            client.set_model_version_tag(self.model_name, version, PROMOTED_BY_TAG, "gates")
         if promoted and previous != version:
             self._set_champion(client, version)
         return PromotionOutcome(version, promoted, previous, results)
@@ -145,6 +157,7 @@ class ModelRegistry:
         """Operator override (CLI ``--force``): set the champion without gates."""
         client = self._client()
         client.get_model_version(self.model_name, version)  # fails clearly if unknown
+        client.set_model_version_tag(self.model_name, version, PROMOTED_BY_TAG, "force")
         self._set_champion(client, version)
 
     def rollback(self) -> str:
@@ -160,6 +173,18 @@ class ModelRegistry:
         return target
 
     # -- reading ----------------------------------------------------------------------------
+    def champion_gate_status(self) -> GateRecordStatus | None:
+        """The gate record of the version ``champion`` names now (None: no champion); not ok
+        when the alias was moved around the gates (by hand, in the MLflow UI)."""
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        try:
+            found = client.get_model_version_by_alias(self.model_name, CHAMPION)
+        except MlflowException:
+            return None
+        return champion_gate_status(str(found.version), dict(found.tags or {}))
+
     def versions(self) -> list[VersionInfo]:
         from mlflow.exceptions import MlflowException
 

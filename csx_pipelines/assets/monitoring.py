@@ -31,6 +31,27 @@ def champion_calibration_holds(champion_backtest: Any) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset_check(asset=champion_backtest)
+def champion_has_passing_gate_record(mlflow: RegistryResource) -> dg.AssetCheckResult:
+    """The version ``champion`` names has a passing gate record (or a recorded operator
+    override, ``csx model promote --force``): fails when the alias was moved around the
+    gates, e.g. by hand in the MLflow UI. Reads the registry, not the asset's value."""
+    status = mlflow.registry().champion_gate_status()
+    if status is None:
+        return dg.AssetCheckResult(
+            passed=False, description="no champion alias", metadata={"reason": "no champion"}
+        )
+    return dg.AssetCheckResult(
+        passed=status.ok,
+        description=status.reason,
+        metadata={
+            "version": status.version,
+            "override": status.override,
+            "reason": status.reason,
+        },
+    )
+
+
 class SoakConfig(dg.Config):
     minutes: float = 2.0
     profile: str = "baseline"
