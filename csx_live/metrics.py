@@ -38,12 +38,14 @@ Histogram (observed once per tick). No label carries a symbol: cardinality stays
 | ``csx_tick_duration_seconds`` | histogram | engine + scorer + ranker time per tick |
 | ``csx_tick_drift_seconds`` | gauge | last tick's wall time minus its scheduled time |
 | ``csx_ticks_total`` | counter | ticks run |
+| ``csx_ticks_skipped_total`` | counter | due ticks skipped while behind the feed (load shedding) |
 | ``csx_tick_errors_total`` | counter | ticks that raised (logged, the loop goes on) |
 | ``csx_feature_staleness_seconds`` | gauge | wall time since the last market event |
 | ``csx_scored_symbols`` | gauge | symbols scored at the last tick |
 | ``csx_universe_symbols`` | gauge | symbols in the universe |
 | ``csx_model_info`` | info | model_id, version, alias, data_digest, source |
 | ``csx_model_loaded`` | gauge | 1 when a scorer is loaded |
+| ``csx_model_gate_ok`` | gauge | champion gate record: 1 passing/forced, 0 missing/failing |
 | ``csx_rank_events_total`` | counter | RankEvents emitted |
 | ``csx_alerts_total`` | counter | alerts emitted |
 | ``csx_webhook_failures_total`` | counter | webhook posts that failed after retries |
@@ -195,6 +197,7 @@ class LiveCollector(Collector):
         yield from self._rest(now)
         c = st.counters
         yield _c("csx_ticks", "Ticks run", c.ticks)
+        yield _c("csx_ticks_skipped", "Due ticks skipped while behind the feed", c.ticks_skipped)
         yield _c("csx_tick_errors", "Ticks that raised", c.tick_errors)
         yield _g("csx_tick_drift_seconds", "Last tick wall time minus schedule", st.tick_drift_s)
         age = st.data_age_s(now)
@@ -223,6 +226,12 @@ class LiveCollector(Collector):
         )
         yield info
         yield _g("csx_model_loaded", "1 when a scorer is loaded", 1.0 if m else 0.0)
+        gate = st.model_gate
+        yield _g(
+            "csx_model_gate_ok",
+            "1 when the champion has a passing gate record (or a forced promotion)",
+            float("nan") if gate is None else float(gate[0]),
+        )
         yield _g("csx_process_rss_bytes", "Resident set size", rss_bytes())
         ready, _ = st.readiness(now, s.fresh_s)
         yield _g("csx_ready", "1 when /readyz answers 200", 1.0 if ready else 0.0)

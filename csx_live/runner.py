@@ -107,6 +107,15 @@ class RunnerConfig:
     in arrival order."""
     merge_quiet_s: float = 0.25
     """With no frame at all for this long (wall seconds), release every held event."""
+    max_tick_lag_s: float | None = 2.0
+    """Load shedding: a due boundary released by an event received more than this many
+    seconds before the newest frame the feed delivered (the runner is behind its feed) is
+    skipped and counted (``ticks_skipped``), except one every ``catch_up_tick_s`` event
+    seconds so the engine's buckets stay within reach of the events (``MAX_AHEAD_S``).
+    None ticks every boundary however far behind."""
+    catch_up_tick_s: int = 60
+    """While skipping, still tick once per this many event seconds (< the engine's 120 s
+    look-ahead)."""
     shadow_klines: bool = True
     """Skip closed klines of a symbol that traded earlier on the same UTC day (event time):
     the bar summarises those trades, so feeding both would count the volume twice. Offline
@@ -155,6 +164,7 @@ class Runner:
         """Fed every event (klines included) just before the engine consumes it."""
         self.digest = SnapshotDigest()
         """Running digest of every TickFrame this runner produced (``csx_core.replay``'s)."""
+        self._last_fired: int | None = None
         self.fallback_ticks = 0
         """Ticks fired by the wall-clock fallback (replay never has them; see ``run``)."""
         self.record_errors = 0
@@ -243,8 +253,9 @@ class Runner:
         shadow = self.config.shadow_klines
         traded = self._traded
         for event in events:
-            for boundary in due(event.ts_event):
-                self.tick(boundary)
+            boundaries = due(event.ts_event)
+            if boundaries:
+                self._fire(boundaries, event)
             if shadow:
                 kind = type(event)
                 if kind is Trade:
@@ -258,7 +269,37 @@ class Runner:
             if self._anchor is None or last > self._anchor[0]:
                 self._anchor = (last, self._wall_ns())
 
-    def tick(self, ts: int) -> None:
+    def _fire(self, boundaries: Sequence[int], crossing: MarketEvent) -> None:
+        """Tick the boundaries ``crossing`` released, shedding the ones the runner cannot
+        afford: when ``crossing`` was received more than ``max_tick_lag_s`` before the newest
+        frame (``state.last_event_wall_ns``), the runner is behind its feed and skips them
+        (counted) unless ``catch_up_tick_s`` passed since the last tick, so it jumps to the
+        present instead of replaying every second late; so are boundaries more than
+        ``max_tick_lag_s`` of event time before ``crossing`` (the feed jumped ahead)."""
+        lag = self.config.max_tick_lag_s
+        newest = self.state.last_event_wall_ns
+        if lag is None or self._last_fired is None:
+            for boundary in boundaries:
+                self.tick(boundary, crossing)
+            return
+        lag_ns = int(lag * NS_PER_S)
+        behind = newest is not None and newest - crossing.ts_recv > lag_ns
+        # a feed that jumped ahead (a max-speed replay back from an outage) releases many
+        # boundaries at once: the ones more than the bound before the event are shed too
+        oldest_kept = crossing.ts_event - lag_ns
+        step_ns = self.config.catch_up_tick_s * NS_PER_S
+        counters = self.state.counters
+        for boundary in boundaries:
+            if (behind or boundary < oldest_kept) and boundary - self._last_fired < step_ns:
+                counters.ticks_skipped += 1
+            else:
+                self.tick(boundary, crossing)
+
+    def tick(self, ts: int, crossing: MarketEvent | None = None) -> None:
+        """Run the tick at boundary ``ts``. ``crossing`` is the event that released it (None
+        for the wall-clock fallback): the drift is then the wall time since that event was
+        received plus how far past the boundary it lay, i.e. how late the tick fired after
+        the feed crossed it, whatever the feed's replay speed."""
         state = self.state
         start = time.perf_counter()
         try:
@@ -273,7 +314,11 @@ class Runner:
         state.last_tick_ns = ts
         now = self._wall_ns()
         state.last_tick_wall_ns = now
-        if self._anchor is not None:
+        self._last_fired = ts
+        if crossing is not None:
+            lateness = (now - crossing.ts_recv) + (crossing.ts_event - ts)
+            state.tick_drift_s = lateness / NS_PER_S
+        elif self._anchor is not None:
             event_ts, wall = self._anchor
             state.tick_drift_s = ((now - wall) - (ts - event_ts)) / NS_PER_S
         state.last_tick_duration_s = duration

@@ -51,6 +51,8 @@ class IngestCounters:
 @dataclass
 class TickCounters:
     ticks: int = 0
+    ticks_skipped: int = 0
+    """Due boundaries not ticked because the runner was behind the feed (load shedding)."""
     tick_errors: int = 0
     rank_events: int = 0
     alerts: int = 0
@@ -69,6 +71,10 @@ class LiveState:
     model: ModelInfo | None = None
     model_error: str = ""
     prod_requires_verified: bool = False
+    model_gate: tuple[bool, str] | None = None
+    """The served champion's gate record (``model.champion_gate_record``): (ok, note); None
+    when not checked (a package directory or pinned version). ``note`` is "" for a passing
+    record, else why not, or that the version was force-promoted (an override, ok)."""
     last_tick_ns: int | None = None
     last_tick_wall_ns: int | None = None
     last_event_ns: int | None = None
@@ -89,8 +95,10 @@ class LiveState:
         return max(0.0, (now_wall_ns - self.last_event_wall_ns) / NS_PER_S)
 
     def readiness(self, now_wall_ns: int, fresh_s: float) -> tuple[bool, list[str]]:
-        """Ready only when connected, a model is loaded (verified in PROD) and data is
-        fresher than ``fresh_s``; otherwise the reasons, most fundamental first."""
+        """Ready only when connected, a model is loaded (verified in PROD, with a passing
+        gate record in PROD when it came through an alias) and data is fresher than
+        ``fresh_s``; otherwise the reasons, most fundamental first. The reasons may be
+        non-empty while ready: a failing gate record in DEV, a forced promotion anywhere."""
         reasons: list[str] = []
         if not self.connected():
             reasons.append("not_connected")
@@ -105,4 +113,11 @@ class LiveState:
             reasons.append(f"data_stale: {age:.1f} s > {fresh_s:.1f} s")
         if self.last_tick_ns is None:
             reasons.append("warming_up: no tick yet")
-        return (not reasons, reasons)
+        # A champion alias moved around the gates blocks in PROD; DEV reports it and stays
+        # ready, as it does a force-promoted champion (the operator's override) everywhere.
+        blocking = bool(reasons)
+        if self.model is not None and self.model_gate is not None and self.model_gate[1]:
+            gate_ok, note = self.model_gate
+            reasons.append(f"{'model_gate_override' if gate_ok else 'model_gate_failed'}: {note}")
+            blocking = blocking or (not gate_ok and self.prod_requires_verified)
+        return (not blocking, reasons)

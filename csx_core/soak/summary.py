@@ -33,6 +33,20 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
     rss_end_mib: float
     crashes: int
     unhandled_exceptions: int
+    ticks_skipped: int = 0
+    """Due ticks the runner shed while behind its feed (``csx_ticks_skipped_total``)."""
+    frames_sent: int = 0
+    """Frames the exchange wrote to its sockets (its ``frames_sent``)."""
+    frames_lost_in_transit: int = 0
+    """Frames written by the exchange that the runner never received: in the kernel or
+    client buffers when a link was cut (``frames_sent - frames_in``, at least 0)."""
+    malformed_undelivered: int = 0
+    """Injected malformed/oversized frames that never reached the runner's decoder
+    (``malformed_injected - frames_malformed``): discarded in the exchange's outbox when a
+    connection closed, or lost in transit. Nonzero while links are cut mid-flood."""
+    malformed_discarded: int = 0
+    """Of those, the ones the exchange reports it discarded unsent (its
+    ``malformed_discarded`` counter; 0 when the exchange does not count them)."""
 
     def __post_init__(self) -> None:
         require_non_negative(
@@ -59,6 +73,11 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
             "crashes",
             "unhandled_exceptions",
             "malformed_injected",
+            "ticks_skipped",
+            "frames_sent",
+            "frames_lost_in_transit",
+            "malformed_undelivered",
+            "malformed_discarded",
         ):
             require(self, getattr(self, name) >= 0, name, "must be >= 0")
 
@@ -72,6 +91,11 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
             "queue_fill_max": self.queue_depth_max / max(1, self.queue_capacity),
             "rss_growth_ratio": (self.rss_end_mib - self.rss_start_mib)
             / max(1e-9, self.rss_start_mib),
+            # injected malformed frames neither counted by the decoder nor reported discarded
+            "malformed_unaccounted": float(
+                self.malformed_undelivered
+                - min(self.malformed_undelivered, self.malformed_discarded)
+            ),
         }
 
     def value(self, name: str) -> float:

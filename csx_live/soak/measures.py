@@ -190,14 +190,19 @@ def summarize(
         [m.get("csx_queue_high_water", 0.0)]
         + [s.metrics.get("csx_queue_depth", 0.0) for s in samples]
     )
+    frames_in = int(m.get("csx_ws_frames_received_total", 0))
+    frames_malformed = int(m.get("csx_frames_malformed_total", 0))
+    malformed_injected = int(counters.get("malformed_injected", 0)) + int(
+        counters.get("oversized_injected", 0)
+    )
+    frames_sent = int(counters.get("frames_sent", 0))
     return SoakSummary(
         profile=profile,
         duration_s=round(duration_s, 3),
-        frames_in=int(m.get("csx_ws_frames_received_total", 0)),
+        frames_in=frames_in,
         frames_dropped=int(m.get("csx_queue_dropped_total", 0)),
-        frames_malformed=int(m.get("csx_frames_malformed_total", 0)),
-        malformed_injected=int(counters.get("malformed_injected", 0))
-        + int(counters.get("oversized_injected", 0)),
+        frames_malformed=frames_malformed,
+        malformed_injected=malformed_injected,
         reconnects=int(m.get("csx_ws_reconnects_total", 0)),
         reconnect_time_p50_s=round(percentile(reconnect_times, 50), 3),
         reconnect_time_p99_s=round(percentile(reconnect_times, 99), 3),
@@ -213,4 +218,9 @@ def summarize(
         rss_end_mib=round(steady[-1], 2),
         crashes=crashes,
         unhandled_exceptions=count_unhandled(log_text),
+        ticks_skipped=int(m.get("csx_ticks_skipped_total", 0)),
+        frames_sent=frames_sent,
+        frames_lost_in_transit=max(0, frames_sent - frames_in) if frames_sent else 0,
+        malformed_undelivered=max(0, malformed_injected - frames_malformed),
+        malformed_discarded=int(counters.get("malformed_discarded", 0)),
     )
