@@ -17,16 +17,19 @@ from tests.tooling import require_tool
 OVERLAYS = sorted(p.name for p in (REPO_ROOT / "k8s" / "overlays").iterdir() if p.is_dir())
 
 
-def render(overlay: str) -> str:
+def kustomize(overlay: str) -> subprocess.CompletedProcess[str]:
     kubectl = require_tool("kubectl", "kubernetes-client")
-    out = subprocess.run(
+    return subprocess.run(
         [kubectl, "kustomize", str(REPO_ROOT / "k8s" / "overlays" / overlay)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    return out.stdout
+
+
+def render(overlay: str) -> str:
+    return kustomize(overlay).stdout
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -131,14 +134,7 @@ def test_every_service_and_pdb_selects_a_pod_template(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_image_is_rewritten_and_kustomize_warns_of_nothing(overlay: str) -> None:
-    kubectl = require_tool("kubectl", "kubernetes-client")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(REPO_ROOT / "k8s" / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    out = kustomize(overlay)
     assert out.stderr.strip() == "", out.stderr
     for name, spec in pod_specs([o for o in yaml.safe_load_all(out.stdout) if o]):
         for container in spec["containers"]:
