@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ def is_user_error(exc: BaseException) -> bool:
     """What ``main`` turns into one ``csx <command>: error: <message>`` line and exit code 2:
     the project's own errors (every config, contract, package and store error is a
     ``ValueError`` subclass, ``StoreCorruption`` or a ``CommandError``) and the file-system
-    errors of a bad path (``OSError``). ``--debug`` or ``CSX_DEBUG=1`` re-raises them with the
+    errors of a bad path (``OSError``). ``--debug`` re-raises them with the
     traceback instead."""
     # imported here: the store pulls pyarrow, which ``csx --help`` should not pay for
     from csx_core.store.errors import StoreCorruption
@@ -109,7 +108,7 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
     parser.add_argument(
         "--debug",
         action="store_true",
-        help="show the traceback of an error (also: CSX_DEBUG=1)",
+        help="show the traceback of an error",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in modules:
@@ -123,10 +122,7 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
 
 
 def _debug(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "debug", False)) or os.environ.get("CSX_DEBUG", "") not in (
-        "",
-        "0",
-    )
+    return bool(getattr(args, "debug", False))
 
 
 def _where(args: argparse.Namespace) -> str:

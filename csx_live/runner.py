@@ -107,12 +107,14 @@ class RunnerConfig:
     in arrival order."""
     merge_quiet_s: float = 0.25
     """With no frame at all for this long (wall seconds), release every held event."""
-    max_tick_lag_s: float | None = 2.0
+    max_tick_lag_s: float | None = None
     """Load shedding: a due boundary released by an event received more than this many
     seconds before the newest frame the feed delivered (the runner is behind its feed) is
     skipped and counted (``ticks_skipped``), except one every ``catch_up_tick_s`` event
     seconds so the engine's buckets stay within reach of the events (``MAX_AHEAD_S``).
-    None ticks every boundary however far behind."""
+    None (the default) ticks every boundary however far behind: shedding changes which ticks
+    exist, so it is opt-in; it also sheds the ticks a quiet symbol's next event releases more
+    than the bound after them, which breaks live/offline parity."""
     catch_up_tick_s: int = 60
     """While skipping, still tick once per this many event seconds (< the engine's 120 s
     look-ahead)."""
