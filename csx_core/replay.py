@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -27,9 +28,11 @@ from csx_core.features import (
     EngineConfig,
     FeatureEngine,
     SnapshotDigest,
+    TickBatch,
     TickFrame,
+    batches_to_table,
     drive_tables,
-    frames_to_table,
+    drive_tables_batched,
 )
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -59,21 +62,25 @@ class _DayWriter:
     def __init__(self, out: Path, flush_rows: int) -> None:
         self.out, self.flush_rows = out, flush_rows
         self.day: date | None = None
-        self.frames: list[TickFrame] = []
+        self.batches: list[TickBatch] = []
         self.rows = 0
         self.writer: pq.ParquetWriter | None = None
         self.tmp: Path | None = None
         self.files: list[str] = []
 
-    def add(self, frame: TickFrame) -> None:
-        day = EPOCH + timedelta(days=frame.ts // NS_PER_DAY)
-        if day != self.day:
-            self.close()
-            self.day = day
-        self.frames.append(frame)
-        self.rows += len(frame)
-        if self.rows >= self.flush_rows:
-            self._flush()
+    def add(self, batch: TickBatch) -> None:
+        days = batch.ts // NS_PER_DAY
+        cuts = np.flatnonzero(days[1:] != days[:-1]) + 1
+        for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(batch)], strict=True):
+            day = EPOCH + timedelta(days=int(days[lo]))
+            if day != self.day:
+                self.close()
+                self.day = day
+            part = batch if (lo, hi) == (0, len(batch)) else _ticks(batch, lo, hi)
+            self.batches.append(part)
+            self.rows += len(part) * len(part.symbols)
+            if self.rows >= self.flush_rows:
+                self._flush()
 
     def _flush(self) -> None:
         if not self.rows or self.day is None:
@@ -83,8 +90,8 @@ class _DayWriter:
             final.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = final.with_name(f".features.parquet.{os.getpid()}.tmp")
             self.writer = pq.ParquetWriter(self.tmp, WIDE_SCHEMA)
-        self.writer.write_table(frames_to_table(self.frames))
-        self.frames, self.rows = [], 0
+        self.writer.write_table(batches_to_table(self.batches))
+        self.batches, self.rows = [], 0
 
     def close(self) -> None:
         self._flush()
@@ -93,7 +100,30 @@ class _DayWriter:
             final = self.tmp.with_name("features.parquet")
             self.tmp.replace(final)
             self.files.append(str(final.relative_to(self.out)))
-        self.writer, self.tmp, self.frames, self.rows = None, None, [], 0
+        self.writer, self.tmp, self.batches, self.rows = None, None, [], 0
+
+
+def _ticks(batch: TickBatch, lo: int, hi: int) -> TickBatch:
+    return TickBatch(
+        batch.ts[lo:hi],
+        batch.symbols,
+        batch.warm[lo:hi],
+        batch.gap[lo:hi],
+        batch.prices[lo:hi],
+        batch.values[lo:hi],
+    )
+
+
+def _single(frame: TickFrame) -> TickBatch:
+    """One tick of the per-tick path as a batch (for the shared writer and digest)."""
+    return TickBatch(
+        np.array([frame.ts], dtype=np.int64),
+        frame.symbols,
+        frame.warm[None],
+        frame.gap[None],
+        frame.prices[None],
+        frame.values[None],
+    )
 
 
 def replay_batches(
@@ -103,20 +133,29 @@ def replay_batches(
     gaps: Sequence[Gap] = (),
     out: Path | None = None,
     flush_rows: int = 250_000,
+    per_tick: bool = False,
 ) -> ReplayResult:
     """Replay time-ordered batches of per-kind tables; write the wide table under ``out``
     (if given) and return the digest. ``gaps`` (symbol or None, start ns, end ns) are
-    registered before the first event, as a gap ledger would declare them."""
+    registered before the first event, as a gap ledger would declare them.
+
+    Ticks are computed in runs (``drive_tables_batched``); ``per_tick=True`` computes them
+    one by one as the live runner does (the reference: same digest, same table)."""
     engine = FeatureEngine(config)
     for symbol, start, end in gaps:
         engine.mark_gap(symbol, start, end)
     digest = SnapshotDigest()
     writer = _DayWriter(out, flush_rows) if out is not None else None
     counted = _Counted(batches)
-    for frame in drive_tables(engine, counted):
-        digest.update(frame)
+    runs = (
+        (_single(f) for f in drive_tables(engine, counted))
+        if per_tick
+        else drive_tables_batched(engine, counted)
+    )
+    for run in runs:
+        digest.update_batch(run)
         if writer is not None:
-            writer.add(frame)
+            writer.add(run)
     if writer is not None:
         writer.close()
     result = ReplayResult(
@@ -188,7 +227,8 @@ def replay_store(
     symbols: Sequence[str] | None = None,
     config: EngineConfig | None = None,
     gaps: Sequence[Gap] = (),
+    per_tick: bool = False,
 ) -> ReplayResult:
     """``csx replay``: the event store at ``root`` through the engine into ``out``."""
     batches = store_batches(root, start=start, end=end, symbols=symbols)
-    return replay_batches(batches, config=config, gaps=gaps, out=out)
+    return replay_batches(batches, config=config, gaps=gaps, out=out, per_tick=per_tick)

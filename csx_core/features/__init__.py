@@ -4,8 +4,9 @@ See ``names`` for the feature list and definitions, ``buckets`` for why the live
 batch path agree bit for bit, ``table`` for the wide training table and the digest.
 """
 
+from csx_core.features.batch import TickBatch
 from csx_core.features.config import EngineConfig
-from csx_core.features.drive import EventClock, drive_events, drive_tables
+from csx_core.features.drive import EventClock, drive_events, drive_tables, drive_tables_batched
 from csx_core.features.engine import FeatureEngine, snapshots_of
 from csx_core.features.names import (
     FEATURE_INDEX,
@@ -17,6 +18,7 @@ from csx_core.features.names import (
 from csx_core.features.table import (
     WIDE_SCHEMA,
     SnapshotDigest,
+    batches_to_table,
     digest_frames,
     digest_table,
     frames_of_table,
@@ -35,11 +37,14 @@ __all__ = [
     "EventClock",
     "FeatureEngine",
     "SnapshotDigest",
+    "TickBatch",
     "TickFrame",
+    "batches_to_table",
     "digest_frames",
     "digest_table",
     "drive_events",
     "drive_tables",
+    "drive_tables_batched",
     "frames_of_table",
     "frames_to_table",
     "snapshots_of",

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from csx_core.contracts import MarketEvent
+from csx_core.features.batch import TickBatch
 from csx_core.features.buckets import MAX_AHEAD_S, SEC
 from csx_core.features.engine import KIND_ORDER, FeatureEngine
 from csx_core.features.tick import TickFrame
@@ -57,7 +58,31 @@ def drive_tables(
     batches: Iterable[Mapping[str, pa.Table]],
     clock: EventClock | None = None,
 ) -> Iterator[TickFrame]:
-    """Feed per-kind table batches through ``ingest``, ticking on event time.
+    """Feed per-kind table batches through ``ingest``, ticking on event time, one
+    ``engine.tick`` per boundary (the reference for ``drive_tables_batched``)."""
+    for due in _schedule(engine, batches, clock):
+        for boundary in due:
+            yield engine.tick(boundary)
+
+
+def drive_tables_batched(
+    engine: FeatureEngine,
+    batches: Iterable[Mapping[str, pa.Table]],
+    clock: EventClock | None = None,
+) -> Iterator[TickBatch]:
+    """``drive_tables`` with the ticks due between two fills computed at once
+    (``engine.tick_many``): the same ticks, bit for bit, for offline replay."""
+    for due in _schedule(engine, batches, clock):
+        yield from engine.tick_many(due)
+
+
+def _schedule(
+    engine: FeatureEngine,
+    batches: Iterable[Mapping[str, pa.Table]],
+    clock: EventClock | None,
+) -> Iterator[list[int]]:
+    """Ingest the batches into ``engine``; yield the tick boundaries due before each fill
+    (the caller ticks them before the generator resumes and fills the next slice).
 
     Within a batch, rows are filled in slices of event time that the bucket ring can hold
     ahead of the last tick, so a batch may span any duration.
@@ -75,8 +100,9 @@ def drive_tables(
             pending = [int(ts[k][p]) for k, p in pos.items() if p < len(ts[k])]
             if not pending:
                 break
-            for boundary in clock.due(min(pending)):
-                yield engine.tick(boundary)
+            due = clock.due(min(pending))
+            if due:
+                yield due
             horizon = _fill_horizon(engine, min(pending))
             chunk = {}
             for k, p in pos.items():
@@ -86,8 +112,9 @@ def drive_tables(
                     pos[k] = end
             engine.ingest(chunk)
         if ts:
-            for boundary in clock.due(max(int(v[-1]) for v in ts.values())):
-                yield engine.tick(boundary)
+            due = clock.due(max(int(v[-1]) for v in ts.values()))
+            if due:
+                yield due
 
 
 def _fill_horizon(engine: FeatureEngine, first_ts: int) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from csx_core.contracts import FeatureSnapshot
+from csx_core.features.batch import TickBatch
 from csx_core.features.names import FEATURE_NAMES, FEATURE_VERSION, PRICE_COLUMNS
 from csx_core.features.tick import TickFrame
 
@@ -55,22 +56,53 @@ def wide_schema() -> pa.Schema:
 WIDE_SCHEMA = wide_schema()
 
 
+def _wide(
+    symbols: list[str],
+    ts: np.ndarray,
+    warm: np.ndarray,
+    gap: np.ndarray,
+    px: np.ndarray,
+    v: np.ndarray,
+) -> pa.Table:
+    columns: list[pa.Array] = [
+        pa.array(symbols, pa.string()),
+        pa.array(ts),
+        pa.array(warm),
+        pa.array(gap),
+    ]
+    columns += [pa.array(px[:, k]) for k in range(px.shape[1])]
+    columns += [pa.array(v[:, k]) for k in range(v.shape[1])]
+    return pa.Table.from_arrays(columns, schema=WIDE_SCHEMA)
+
+
 def frames_to_table(frames: Sequence[TickFrame]) -> pa.Table:
     """Stack tick frames into one wide table."""
     frames = [f for f in frames if len(f)]
     if not frames:
         return WIDE_SCHEMA.empty_table()
-    prices = np.concatenate([f.prices for f in frames])
-    values = np.concatenate([f.values for f in frames])
-    columns: list[pa.Array] = [
-        pa.array([s for f in frames for s in f.symbols], pa.string()),
-        pa.array(np.concatenate([np.full(len(f), f.ts, np.int64) for f in frames])),
-        pa.array(np.concatenate([f.warm for f in frames])),
-        pa.array(np.concatenate([f.gap for f in frames])),
-    ]
-    columns += [pa.array(prices[:, k]) for k in range(prices.shape[1])]
-    columns += [pa.array(values[:, k]) for k in range(values.shape[1])]
-    return pa.Table.from_arrays(columns, schema=WIDE_SCHEMA)
+    return _wide(
+        [s for f in frames for s in f.symbols],
+        np.concatenate([np.full(len(f), f.ts, np.int64) for f in frames]),
+        np.concatenate([f.warm for f in frames]),
+        np.concatenate([f.gap for f in frames]),
+        np.concatenate([f.prices for f in frames]),
+        np.concatenate([f.values for f in frames]),
+    )
+
+
+def batches_to_table(batches: Sequence[TickBatch]) -> pa.Table:
+    """Stack tick batches into one wide table; equals ``frames_to_table`` of their frames."""
+    batches = [b for b in batches if len(b) and len(b.symbols)]
+    if not batches:
+        return WIDE_SCHEMA.empty_table()
+    return _wide(
+        [s for b in batches for _ in range(len(b)) for s in b.symbols],
+        np.concatenate([np.repeat(b.ts, len(b.symbols)) for b in batches]),
+        np.concatenate([b.warm.reshape(-1) for b in batches]),
+        np.concatenate([b.gap.reshape(-1) for b in batches]),
+        np.concatenate([b.prices.reshape(-1, len(PRICE_COLUMNS)) for b in batches]),
+        np.concatenate([b.values.reshape(-1, len(FEATURE_NAMES)) for b in batches]),
+    )
 
 
 def frames_of_table(table: pa.Table) -> Iterator[TickFrame]:
@@ -117,6 +149,32 @@ class SnapshotDigest:
         h.update(np.where(np.isnan(v), np.nan, v).astype("<f8").tobytes())
         self.ticks += 1
         self.rows += len(symbols)
+
+    def update_batch(self, batch: TickBatch) -> None:
+        """Every tick of ``batch`` at once: the bytes ``update`` would hash tick by tick,
+        laid out as one packed record per tick and hashed in one call."""
+        rows, ticks = len(batch.symbols), len(batch)
+        if not rows or not ticks:
+            return
+        text = np.frombuffer(("\n".join(batch.symbols) + "\n").encode(), np.uint8)
+        record = np.dtype(
+            [
+                ("ts", "<i8"),
+                ("rows", "<u4"),
+                ("symbols", "u1", (len(text),)),
+                ("warm", "u1", (rows,)),
+                ("gap", "u1", (rows,)),
+                ("values", "<f8", batch.values.shape[1:]),
+            ]
+        )
+        out = np.empty(ticks, record)
+        out["ts"], out["rows"], out["symbols"] = batch.ts, rows, text
+        out["warm"], out["gap"] = batch.warm, batch.gap
+        v = batch.values
+        out["values"] = np.where(np.isnan(v), np.nan, v)
+        self._h.update(out.view(np.uint8).data)
+        self.ticks += ticks
+        self.rows += ticks * rows
 
     def update(self, frame: TickFrame) -> None:
         self.update_arrays(frame.ts, frame.symbols, frame.warm, frame.gap, frame.values)

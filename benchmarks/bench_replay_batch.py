@@ -1,0 +1,84 @@
+"""Offline replay: the batch tick path against today's per-tick path, same process.
+
+Both run ``csx_core.replay.replay_batches`` (fill, ticks, digest; no Parquet output) on the
+same tables, and the digests are checked equal before any timing is reported:
+
+* the simulator's default mix (20 symbols, ~40 events/s of data: ticks dominate);
+* the real hftbacktest BTCUSDT + ETHUSDT captures (~6 min, ~490 events/s of data), read
+  from ``../shared/realdata`` (skipped with a note when absent).
+
+Run: ``python -m benchmarks replay_batch`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from benchmarks.harness import measure, report
+from csx_core.replay import replay_batches, without_shadowed_klines
+
+S = 1_000_000_000
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+def _compare(title: str, tables: dict[str, pa.Table], *, repeat: int) -> None:
+    events = sum(t.num_rows for t in tables.values())
+    batch = replay_batches([tables])
+    per_tick = replay_batches([tables], per_tick=True)
+    if batch != per_tick:
+        raise SystemExit(f"{title}: batch and per-tick replays differ: {batch} != {per_tick}")
+    subject = measure(
+        "batch ticks (replay_batches)",
+        lambda: replay_batches([tables]),
+        items=events,
+        repeat=repeat,
+    )
+    reference = measure(
+        "per-tick (replay_batches per_tick=True)",
+        lambda: replay_batches([tables], per_tick=True),
+        items=events,
+        repeat=max(1, repeat // 2),
+    )
+    report(
+        f"{title}: {events:,} events, {batch.ticks:,} ticks, digest equal",
+        subject,
+        reference,
+        "events",
+    )
+
+
+def sim_default(minutes: int) -> dict[str, pa.Table]:
+    """The first ``minutes`` of the simulator's default market (``SimConfig()``)."""
+    from csx_core.sim import SimConfig, simulate_day
+
+    day = simulate_day(SimConfig(days=1), 0)
+    end = day["trade"]["ts_event"][0].as_py() + minutes * 60 * S
+    return without_shadowed_klines(
+        {k: t.filter(pc.less(t["ts_event"], end)) for k, t in day.items()}
+    )
+
+
+def real_captures() -> dict[str, pa.Table] | None:
+    folder = REALDATA / "hftbacktest_usdm_2024-08-08"
+    if not folder.is_dir():
+        return None
+    from tests.test_features_realdata import read_capture
+    from tests.test_replay import tables_of
+
+    events = read_capture(folder / "btcusdt_20240808.gz")
+    events += read_capture(folder / "ethusdt_20240808.gz")
+    return tables_of(sorted(events, key=lambda e: e.ts_event))
+
+
+def run(*, quick: bool) -> None:
+    minutes = 20 if quick else 120  # past the 61-minute warm-up: beta and warm rows too
+    tables = sim_default(minutes)
+    _compare(f"simulator default mix (20 symbols, {minutes} min), 1 s ticks", tables, repeat=3)
+    real = real_captures()
+    if real is None:
+        print(f"\n## real captures: skipped, {REALDATA} is absent")
+        return
+    _compare("real captures (hftbacktest BTCUSDT+ETHUSDT, 2024-08-08), 1 s ticks", real, repeat=5)

@@ -1,0 +1,142 @@
+"""Rolling many seconds at once: ``Buckets._roll_second`` vectorised over time.
+
+The batch tick path (``csx_core.features.batch``) needs the state the per-tick path would
+see at each tick of a run of ticks. ``roll_span`` finalises every second of ``[closed,
+t_end)`` in one pass and leaves the rings exactly as that many ``_roll_second`` calls
+would, because every step is either integer arithmetic (cumulative sums: any grouping is
+exact), a selection (forward fill, last active second) or the same element-wise float
+operation on the same operands. It also returns the per-tick history of the small state
+that the rings do not keep (forward-filled values, last-event seconds, ...).
+
+Clearing the slots that fall out of ``KEEP_S`` is left to ``clear_span`` so that the
+batch tick function can still read the per-second maxima its windows need; nothing
+between the two calls may add events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from csx_core.features import buckets as bk
+from csx_core.features.buckets import F64, I64, Bools, Buckets
+
+
+@dataclass(frozen=True)
+class RolledSpan:
+    """State at each tick second ``start + i``, ``i`` in ``[0, len]``: what the per-tick
+    path holds after rolling every second before it (index 0: before the span)."""
+
+    start: int
+    ff: F64  # (i, NL, n) forward-filled last values
+    last: I64  # (i, 3, n) last event, trade and book second (-1: never)
+    first: I64  # (i, n) first active second (-1: none yet)
+    liq_seen: Bools  # (i,)
+    version: I64  # (i,) ``Buckets.version``
+
+    def index(self, t: int) -> int:
+        return t - self.start
+
+
+def _last_second(start: I64, mask: Bools, secs: I64) -> I64:
+    """Per second and symbol: the last second so far where ``mask`` held, else ``start``."""
+    hit = np.where(mask, secs[:, None], -1)
+    out: I64 = np.maximum(np.maximum.accumulate(hit, axis=0), start[None])
+    return out
+
+
+def _first_second(start: I64, mask: Bools, secs: I64) -> I64:
+    never = np.iinfo(np.int64).max
+    hit = np.minimum.accumulate(np.where(mask, secs[:, None], never), axis=0)
+    out: I64 = np.where(start[None] >= 0, start[None], np.where(hit < never, hit, -1))
+    return out
+
+
+def _declared_gaps(b: Buckets, secs: I64, gap: Bools) -> None:
+    """Mark the declared gaps in ``gap`` (seconds x symbols), then drop the ones that end
+    within the span, as ``Buckets._gap_now`` does second by second."""
+    s0, s1 = int(secs[0]), int(secs[-1]) + 1
+    for g, a, end in b.gaps:
+        lo, hi = max(a, s0) - s0, min(end, s1) - s0
+        if lo < hi:
+            if g < 0:
+                gap[lo:hi] = True
+            elif g < b.n:
+                gap[lo:hi, g] = True
+    b.gaps = [gap_ for gap_ in b.gaps if gap_[2] > s1]
+
+
+def roll_span(b: Buckets, t_end: int) -> RolledSpan:
+    """Finalise the seconds ``[b.closed, t_end)`` (at most ``MAX_AHEAD_S`` of them: the
+    ring then holds each second's own events) except for ``clear_span``."""
+    assert b.closed is not None
+    c, n = b.closed, b.n
+    k = t_end - c
+    if not 0 <= k <= bk.MAX_AHEAD_S:
+        raise ValueError(f"a span rolls 0 to {bk.MAX_AHEAD_S} seconds, got {k}")
+    ff0 = b.ff[:, :n].copy()
+    last0 = np.stack([b.last_event[:n], b.last_trade[:n], b.last_book[:n]])
+    first0 = b.first[:n].copy()
+    if k == 0:
+        return RolledSpan(
+            c, ff0[None], last0[None], first0[None], np.array([b.liq_seen]), np.array([b.version])
+        )
+    secs = np.arange(c, t_end, dtype=np.int64)
+    j = secs % bk.R1
+    cnt = b.isum[j, :, :n]
+    last = b.flast[j, :, :n]
+    no_trade = np.isnan(last[:, bk.LASTPX])
+    last[:, bk.LASTPX] = np.where(no_trade, last[:, bk.KCLOSE], last[:, bk.LASTPX])
+    b.flast[j, bk.LASTPX, :n] = last[:, bk.LASTPX]
+    has = ~np.isnan(last)
+    # forward fill: the value of the last second (so far) that had one, else the old value
+    pos = np.maximum.accumulate(np.where(has, np.arange(k)[:, None, None], -1), axis=0)
+    picked = np.take_along_axis(last, np.maximum(pos, 0), axis=0)
+    ff = np.concatenate([ff0[None], np.where(pos >= 0, picked, ff0[None])])
+    px, prev_px = ff[1:, bk.LASTPX], ff[:-1, bk.LASTPX]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.log(px / prev_px)
+    traded = (cnt[:, bk.N] + cnt[:, bk.NK] > 0) | has[:, bk.LASTPX]
+    booked = has[:, bk.BID]
+    active = traded | booked | (cnt[:, bk.NMARK] > 0) | (cnt[:, bk.NLIQ] > 0)
+    last_event = _last_second(last0[0], active, secs)
+    hist_last = np.stack(
+        [last_event, _last_second(last0[1], traded, secs), _last_second(last0[2], booked, secs)],
+        axis=1,
+    )
+    first = _first_second(first0, active, secs)
+    r2 = np.rint(np.minimum(np.where(np.isfinite(r), r * r, 0.0), 1.0) * bk.R2_SCALE)
+    gap = (last_event >= 0) & (secs[:, None] - last_event > b.gap_after_s)
+    _declared_gaps(b, secs, gap)
+    steps = np.concatenate([cnt, r2.astype(np.int64)[:, None], gap.astype(np.int64)[:, None]], 1)
+    b.cum[j, :, :n] = np.cumsum(steps, axis=0) + b.cum[(c - 1) % bk.R1, :, :n]
+    b.dsec[j, bk.CPX, :n] = px
+    b.dsec[j, bk.CMID, :n] = 0.5 * (ff[1:, bk.BID] + ff[1:, bk.ASK])
+    liq = np.logical_or.accumulate((cnt[:, bk.NLIQ] > 0).any(axis=1)) | b.liq_seen
+    version = np.full(k + 1, b.version, dtype=np.int64)
+    for s in secs[secs % 60 == 59].tolist():
+        b._close_minute(s // 60)
+        version[s - c + 1 :] += 1
+    liq0 = b.liq_seen
+    b.ff[:, :n] = ff[-1]
+    b.last_event[:n], b.last_trade[:n], b.last_book[:n] = hist_last[-1]
+    b.first[:n] = first[-1]
+    b.liq_seen = bool(liq[-1])
+    b.closed = t_end
+    return RolledSpan(
+        start=c,
+        ff=ff,
+        last=np.concatenate([last0[None], hist_last]),
+        first=np.concatenate([first0[None], first]),
+        liq_seen=np.concatenate([[liq0], liq]),
+        version=version,
+    )
+
+
+def clear_span(b: Buckets, start: int, t_end: int) -> None:
+    """The slot clearing that ``_roll_second`` does for each second of ``[start, t_end)``."""
+    old = (np.arange(start, t_end) - bk.KEEP_S) % bk.R1
+    b.isum[old] = 0
+    b.fmax[old] = -np.inf
+    b.flast[old] = np.nan
