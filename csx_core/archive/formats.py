@@ -9,6 +9,7 @@ quote volume, trade count or taker-buy volumes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +21,8 @@ class CsvFormat:
     name: str
     kind: str  # the event kind it maps to
     columns: tuple[tuple[str, pa.DataType], ...]
+    unused: tuple[str, ...] = ()
+    """Columns nothing reads: the fast reader does not parse them."""
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +72,7 @@ KLINES = CsvFormat(
         ("taker_buy_quote_volume", pa.float64()),
         ("ignore", pa.string()),
     ),
+    unused=("ignore",),
 )
 HOURLY_OHLCV = CsvFormat(
     "ohlcv",
@@ -82,6 +86,7 @@ HOURLY_OHLCV = CsvFormat(
         ("volume", pa.float64()),
         ("datetime", pa.string()),
     ),
+    unused=("datetime",),
 )
 FORMATS = {f.name: f for f in (AGG_TRADES, BOOK_TICKER, KLINES, HOURLY_OHLCV)}
 KIND_ALIASES = {
@@ -162,12 +167,19 @@ def spec_for(
     return found
 
 
-def archive_files(paths: list[Path]) -> list[Path]:
-    """``paths`` with directories expanded (recursively, sorted) to importable files."""
+def archive_files(paths: list[Path], also: Callable[[Path], bool] | None = None) -> list[Path]:
+    """``paths`` with directories expanded (recursively, sorted) to importable files: the
+    archive suffixes, plus the files ``also`` accepts (captures are told by content)."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+            out += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and (p.name.endswith(SUFFIXES) or (also is not None and also(p)))
+            )
         else:
             out.append(path)
     return out

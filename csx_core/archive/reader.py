@@ -84,9 +84,11 @@ def sources(path: Path) -> list[Source]:
     if path.suffix == ".gz":
 
         def open_gzip(stack: ExitStack) -> IO[bytes]:
-            return stack.enter_context(gzip.GzipFile(path, "rb"))  # type: ignore[arg-type]
+            raw = stack.enter_context(path.open("rb"))
+            return stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))  # type: ignore[arg-type]
 
-        return [Source(str(path), None, open_gzip)]
+        # progress counts compressed bytes (see _Counting), so the total is the file size
+        return [Source(str(path), path.stat().st_size, open_gzip)]
     return [
         Source(str(path), path.stat().st_size, lambda stack: stack.enter_context(path.open("rb")))
     ]
@@ -99,6 +101,8 @@ class _Counting(io.RawIOBase):
         self._inner = inner
         self._progress = progress
         self.consumed = 0
+        # a gzip stream reports the compressed bytes read: its size is all that is known
+        self._compressed: IO[bytes] | None = getattr(inner, "fileobj", None)
 
     def readable(self) -> bool:
         return True
@@ -109,13 +113,18 @@ class _Counting(io.RawIOBase):
         buffer[:n] = data
         self.consumed += n
         if self._progress is not None:
-            self._progress(self.consumed)
+            compressed = self._compressed
+            self._progress(self.consumed if compressed is None else compressed.tell())
         return n
+
+
+HEADER_SHOWN = 3
+"""Header fields quoted in an error: a foreign first line can be a 60 kB JSON frame."""
 
 
 def has_header(first_line: bytes, fmt: CsvFormat) -> bool:
     """True when the first line is a header row; raises ``FormatError`` for a header that
-    is not the format's."""
+    is not the format's (quoting only its first fields, each cut short)."""
     text = first_line.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
     first = text.split(",", 1)[0].strip()
     try:
@@ -123,7 +132,12 @@ def has_header(first_line: bytes, fmt: CsvFormat) -> bool:
     except ValueError:
         names = [n.strip() for n in text.split(",")]
         if names != fmt.names:
-            raise FormatError(f"header {names} is not the {fmt.name} format {fmt.names}") from None
+            shown = [n if len(n) <= 24 else n[:23] + "…" for n in names[:HEADER_SHOWN]]
+            more = f" + {len(names) - HEADER_SHOWN} more" if len(names) > HEADER_SHOWN else ""
+            raise FormatError(
+                f"first line is not a {fmt.name} header or row: it starts {shown}{more}, "
+                f"expected {fmt.names}"
+            ) from None
         return True
     return False
 
@@ -165,6 +179,7 @@ def _fast_chunks(
     parse_options = pa_csv.ParseOptions(ignore_empty_lines=False)
     convert_options = pa_csv.ConvertOptions(
         column_types=dict(fmt.columns),
+        include_columns=[n for n in fmt.names if n not in fmt.unused],
         null_values=[],
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
