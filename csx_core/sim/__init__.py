@@ -2,9 +2,10 @@
 
 The platform's embedded default dataset: a BTC factor, volatility regimes, Hawkes trade
 arrivals, precursor bursts (volume, trade rate, taker and book imbalance) ahead of some large
-moves, false alarms and surprise moves, tick/step grids, mark price with funding and
-liquidations. Same ``SimConfig`` ⇒ bit-identical tables (numpy ``PCG64`` streams keyed by
-seed and day).
+moves, false alarms and surprise moves, directional order flow in hot regimes (taker imbalance
+that leads a small drift, ``SimConfig.directional_strength``), tick/step grids, mark price with
+funding and liquidations. Same ``SimConfig`` ⇒ bit-identical tables (numpy ``PCG64`` streams
+keyed by seed and day).
 """
 
 from csx_core.sim.config import UNIVERSE, SimConfig, SimConfigError, SymbolSpec

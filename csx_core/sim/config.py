@@ -128,6 +128,17 @@ class SimConfig:
     are not followed by a move; ``surprise_moves_per_day``: moves without a precursor.
     ``move_bps``: range of the move size. ``btc_vol_bps_s``: BTC's per-second volatility.
     ``latency_ms``: mean of ``ts_recv - ts_event`` (whole ms, at least 1).
+
+    ``directional_strength`` (in [0, 1]; 0 = off): directional order flow in the in-play
+    regimes (``csx_core.sim.direction``). While the symbol's or the market's volatility regime
+    is hot, a persistent latent flow leans taker buys its way and drifts the mid by
+    ``directional_strength`` times the symbol's per-second volatility per standard deviation
+    of flow, so the taker imbalance up to ``t`` predicts the move over the next minutes,
+    noisily. The default 0.04 gives, with the latent flow known exactly, a correlation of
+    about 0.29 with the 300 s forward return of a hot symbol (a ~59 % sign-accuracy ceiling);
+    features see the flow only through trades, so learnable accuracy is lower
+    (docs/simulator.md has the measurements). 0 draws nothing extra and reproduces, byte for
+    byte, the market without this component; precursor bursts still lean towards their move.
     """
 
     seed: int = 7
@@ -146,6 +157,7 @@ class SimConfig:
     move_bps: tuple[float, float] = (30.0, 150.0)
     btc_vol_bps_s: float = 0.8
     liquidation_rate: float = 0.04
+    directional_strength: float = 0.04
     klines: bool = True
     latency_ms: float = 3.0
     specs: tuple[SymbolSpec, ...] = field(init=False, repr=False, compare=False)
@@ -214,6 +226,7 @@ def _validate(c: SimConfig) -> None:
     )
     _in(c.btc_vol_bps_s, "btc_vol_bps_s", 0.01, 20.0)
     _in(c.liquidation_rate, "liquidation_rate", 0.0, 1.0)
+    _in(c.directional_strength, "directional_strength", 0.0, 1.0)
     _in(c.latency_ms, "latency_ms", 1.0, 10_000.0)
 
 

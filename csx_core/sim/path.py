@@ -1,8 +1,9 @@
 """The latent market of one UTC day on a one-second grid: returns, activity, flow, episodes.
 
-Everything here is a function of ``(config, day)`` only (random stream ``[seed, day, 0]``), so
-any day can be generated on its own: the starting price of day ``d`` is the configured price
-moved by the returns of days ``0 .. d-1``, which are cheap to recompute (events are not).
+Everything here is a function of ``(config, day)`` only (random stream ``[seed, day, 0]``, plus
+``[seed, day, 3]`` for directional flow), so any day can be generated on its own: the starting
+price of day ``d`` is the configured price moved by the returns of days ``0 .. d-1``, which are
+cheap to recompute (events are not).
 
 Units: returns are natural-log per second; move sizes are bps; times are seconds of the day.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from csx_core.sim.config import SimConfig
+from csx_core.sim.direction import FLOW_LEAN, latent_flow
 
 SECONDS = 86_400
 MINUTES = 1_440
@@ -56,7 +58,8 @@ class DayPath:
     ``p_buy``: probability a trade is a taker buy. ``size_mult``: trade size multiplier.
     ``book_skew``: log ratio of bid to ask size at the top. ``move_dir``: direction of an
     injected move in progress (0 when none). ``vol_mult``: current volatility multiplier.
-    ``funding``: funding rate per (symbol, minute).
+    ``funding``: funding rate per (symbol, minute). ``in_play_regime``: the symbol's or the
+    market's volatility regime is hot (where directional flow, if configured, runs).
     """
 
     returns: F64
@@ -67,6 +70,7 @@ class DayPath:
     move_dir: npt.NDArray[np.int8]
     vol_mult: F64
     funding: F64
+    in_play_regime: npt.NDArray[np.bool_]
     episodes: Episodes
 
 
@@ -168,6 +172,13 @@ def day_path(config: SimConfig, day: int) -> DayPath:
             activity[i, a:b] *= 2.0
             move_dir[i, a:b] = d
 
+    in_play_regime = (regime > 1.0) | (market[None, :] > 1.0)
+    if config.directional_strength > 0.0:
+        # Its own random stream, drawn only when on: strength 0 leaves the day untouched.
+        flow = latent_flow(day_rng(config, day, 3), in_play_regime)
+        drift += config.directional_strength * sig * vmult[:, None] * vol * flow
+        imbalance += FLOW_LEAN * flow
+
     returns = beta * factor[None, :] + idio * vol * noise + drift
     z = returns / (sig * vmult[:, None] * vol)
     activity *= 1.0 + 0.3 * np.minimum(np.abs(z), 5.0)
@@ -185,6 +196,7 @@ def day_path(config: SimConfig, day: int) -> DayPath:
         move_dir=move_dir,
         vol_mult=vol,
         funding=funding,
+        in_play_regime=in_play_regime,
         episodes=eps,
     )
 
