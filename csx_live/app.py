@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from csx_core.contracts import MarketEvent
 from csx_core.features import EngineConfig, FeatureEngine
+from csx_core.ml.package import PackagedScorer
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
@@ -61,10 +62,10 @@ from csx_live.model import (
     champion_gate_record,
     load_model,
 )
-from csx_live.outcomes_wiring import LiveOutcomes, labels_of
+from csx_live.outcomes_wiring import LiveOutcomes, edge_table_of, labels_of
 from csx_live.queue import DropOldestQueue
 from csx_live.rest import RestClient
-from csx_live.runner import Decode, Runner, RunnerConfig
+from csx_live.runner import Decode, Runner, RunnerConfig, TickReport
 from csx_live.server import GuardedAppRunner, HttpLimits, create_app
 from csx_live.sinks import JsonlSink, WebhookSink
 from csx_live.state import LiveState
@@ -187,7 +188,10 @@ def build_live(
 
     ``explain_service`` replaces the one made from the settings (tests inject a slow or
     failing explainer); it must be registered on a registry of its own or this one."""
-    state = LiveState(prod_requires_verified=settings.profile is Profile.PROD)
+    state = LiveState(
+        prod_requires_verified=settings.profile is Profile.PROD,
+        min_warm_share=settings.min_warm_share,
+    )
     registry = CollectorRegistry()
     queue: DropOldestQueue[MarketEvent] = DropOldestQueue(settings.queue_bound)
     governor = RestGovernor(
@@ -210,6 +214,7 @@ def build_live(
             tick_fallback_s=settings.tick_fallback_s,
             top_k=settings.top_k,
             consumer_pause_s=0.05 if "slow_consumer" in settings.faults else 0.0,
+            max_tick_lag_s=settings.max_tick_lag_s or None,
         ),
         wall_ns=wall_ns,
     )
@@ -302,6 +307,11 @@ def build_live(
     if explain is not None:
         runner.tick_listeners.append(explain.on_tick)
     runner.tick_listeners.append(outcomes.on_tick)
+
+    def publish_realised(_: TickReport) -> None:
+        state.realised = outcomes.alerts.summary() if outcomes.alerts is not None else None
+
+    runner.tick_listeners.append(publish_realised)
     runner.tick_listeners.append(feed.on_tick)
 
     async def api_outcomes(_: web.Request) -> web.Response:
@@ -411,9 +421,13 @@ async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
     log.info("model loaded", extra=loaded.info.to_dict())
     if parts.explain is not None:
         parts.explain.use_model(loaded.cost, loaded.scorer.feature_names)
+    if isinstance(loaded.scorer, PackagedScorer):
+        parts.state.promise = loaded.scorer.promise()
     labels = labels_of(loaded.scorer)
     if parts.outcomes is not None and labels is not None and loaded.cost is not None:
-        parts.outcomes.use_champion(loaded.info.model_id, loaded.cost, labels)
+        parts.outcomes.use_champion(
+            loaded.info.model_id, loaded.cost, labels, edge_table_of(loaded.scorer)
+        )
     else:
         log.warning("live outcomes off: the model carries no label definition or cost model")
 

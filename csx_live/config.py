@@ -101,6 +101,13 @@ class LiveSettings:
     alert_threshold: float = 0.6
     alert_cooldown_s: float = 300.0
     tick_fallback_s: float = 2.0
+    max_tick_lag_s: float = 2.0
+    """Shed due ticks (counted in ``csx_ticks_skipped_total``) while the runner is more than
+    this far behind its feed (receive time of the event that releases them vs the newest
+    frame), instead of ticking every second late; 0 = never shed."""
+    min_warm_share: float = 0.8
+    """``/readyz`` reports "warming up: N of M symbols warm" until this share of the ticked
+    symbols has warm features (symbols still warming up are never ranked or alerted)."""
     queue_bound: int = 200_000
     stale_stream_s: float = 30.0
     data_fresh_s: float = 10.0
@@ -189,6 +196,16 @@ class LiveSettings:
             _require(value > 0, name, f"must be > 0 s, got {value}")
         _require(1 <= self.cadence_s <= 30, "cadence_s", "must be whole seconds in 1..30")
         _require(self.heartbeat_s >= 0, "heartbeat_s", "must be >= 0 s (0 = off)")
+        _require(
+            0.0 <= self.min_warm_share <= 1.0,
+            "min_warm_share",
+            f"must be a share in [0, 1], got {self.min_warm_share}",
+        )
+        _require(
+            0 <= self.max_tick_lag_s < float("inf"),
+            "max_tick_lag_s",
+            f"must be a finite number >= 0 s (0 = never shed ticks), got {self.max_tick_lag_s}",
+        )
         _require(self.rollover_after_s < 24 * 3600, "rollover_after_s", "must be < 24 h")
         _require(self.backoff_cap_s >= self.backoff_base_s, "backoff_cap_s", "must be >= base")
         for name in ("top_k", "queue_bound", "rest_max_concurrency", "rest_max_queue"):

@@ -56,6 +56,12 @@ Histogram (observed once per tick). No label carries a symbol: cardinality stays
 | ``csx_http_connections_closed_total{reason}`` | counter | header_timeout, evicted, over_limit |
 | ``csx_sse_clients`` | gauge | connected /api/stream clients |
 | ``csx_sse_rejected_total`` | counter | /api/stream clients refused (503) |
+| ``csx_alert_outcomes_resolved`` | gauge | champion alerts resolved at t+H in the promise window |
+| ``csx_alert_realised_net_bps`` | gauge | their mean realised label-policy net bps per alert |
+| ``csx_alert_promised_net_bps`` | gauge | their mean backtest net edge (the package's promise) |
+| ``csx_alert_realised_hit_rate`` | gauge | share of them with realised net > 0 |
+| ``csx_alert_promised_hit_rate`` | gauge | their mean backtest hit rate |
+| ``csx_alert_promise_diverged`` | gauge | 1 when realised and promised CIs do not overlap |
 | ``csx_live_brier{role}`` | gauge | Brier score of predictions resolved in the rolling window |
 | ``csx_live_ece{role}`` | gauge | expected calibration error (equal-mass bins), same window |
 | ``csx_live_topk_hit_rate{role}`` | gauge | share in play among the window's top-K rows |
@@ -137,6 +143,25 @@ _OUTCOME_HELP = {
     "csx_live_dropped_total": "Predictions dropped (gap, missing tick or book)",
     "csx_live_pending": "Predictions waiting for t+H",
 }
+
+
+_PROMISE = (
+    ("csx_alert_outcomes_resolved", "resolved", "Champion alerts resolved at t+H (window)"),
+    ("csx_alert_realised_net_bps", "net_bps", "Mean realised label-policy net bps per alert"),
+    ("csx_alert_promised_net_bps", "promised_net_bps", "Mean backtest net edge of those alerts"),
+    ("csx_alert_realised_hit_rate", "hit_rate", "Share of those alerts with realised net > 0"),
+    ("csx_alert_promised_hit_rate", "promised_hit_rate", "Mean backtest hit rate of those alerts"),
+)
+
+
+def _promise(realised: Mapping[str, Any] | None) -> Iterator[Metric]:
+    """Promise vs reality (``csx_core.outcomes.promise``); NaN where nothing backs a value."""
+    r = realised or {}
+    for name, key, doc in _PROMISE:
+        value = r.get(key)
+        yield _g(name, doc, float("nan") if value is None else float(value))
+    diverged = float("nan") if realised is None else float(bool(r.get("diverged")))
+    yield _g("csx_alert_promise_diverged", "1 when realised and promised CIs part", diverged)
 
 
 def rss_bytes() -> int:
@@ -236,6 +261,7 @@ class LiveCollector(Collector):
         ready, _ = st.readiness(now, s.fresh_s)
         yield _g("csx_ready", "1 when /readyz answers 200", 1.0 if ready else 0.0)
         yield from self._outcomes()
+        yield from _promise(st.realised)
 
     def _outcomes(self) -> Iterator[Metric]:
         """Every family always (empty until outcomes resolve), labelled by ``role``."""

@@ -117,7 +117,8 @@ def load_model(
             verified=False,
             fallback=True,
         )
-        return LoadedModel(contents.baseline, info, contents.cost)
+        baseline = contents.baseline.with_edge(contents.edge_tables.get("baseline"))
+        return LoadedModel(baseline, info, contents.cost)
     # The digest load_package computed is of the manifest it read after verifying: check it
     # too, so a manifest swapped between the first check and the load is caught.
     _check_digest(pkg_dir, pins, actual=scorer.digest)

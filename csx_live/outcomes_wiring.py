@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from csx_core.features import TickFrame
+from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.costs import CostModel
+from csx_core.ml.edge import EdgeTable
 from csx_core.ml.labels import LabelConfig
 from csx_core.ml.package import PackagedScorer
 from csx_core.ml.scorer import Scorer
@@ -37,6 +39,7 @@ from csx_core.outcomes import (
     ShadowScorer,
     label_config_of,
 )
+from csx_core.outcomes.promise import AlertBook
 from csx_core.ranking.tick import TickOutput
 from csx_live.runner import TickReport
 
@@ -54,11 +57,26 @@ def labels_of(scorer: Scorer) -> LabelConfig | None:
     return None
 
 
+def edge_table_of(scorer: Scorer) -> EdgeTable | None:
+    """The backtest net edge table a scorer reads its edges from (None: every edge is
+    unknown)."""
+    if isinstance(scorer, PackagedScorer):
+        return scorer.edge
+    if isinstance(scorer, BaselineScorer):
+        return scorer.edge
+    return None
+
+
 class LiveOutcomes:
     """Feeds the resolver(s) every tick and keeps the latest per-role metrics."""
 
-    def __init__(self, *, last_tick: LastTick, window_s: int, top_k: int) -> None:
+    def __init__(
+        self, *, last_tick: LastTick, window_s: int, top_k: int, alert_window: int = 50
+    ) -> None:
         self._last_tick = last_tick
+        self._alert_window = alert_window
+        self.alerts: AlertBook | None = None
+        """Promise vs reality of the champion's alerts (None until a champion is served)."""
         self._config = ResolverConfig(window_s=window_s, top_k=top_k)
         self.champion: OutcomeResolver | None = None
         self._champion_id = ""
@@ -69,9 +87,17 @@ class LiveOutcomes:
         self.errors = 0
 
     # -- models ----------------------------------------------------------------------------
-    def use_champion(self, model_id: str, cost: CostModel, labels: LabelConfig) -> None:
+    def use_champion(
+        self, model_id: str, cost: CostModel, labels: LabelConfig, edge: EdgeTable | None = None
+    ) -> None:
         self.champion = OutcomeResolver(cost, labels, self._config)
         self._champion_id = model_id
+        self.alerts = AlertBook(
+            edge=edge,
+            horizon_ns=labels.horizon_ns,
+            window=self._alert_window,
+            role=CHAMPION,
+        )
         self._place_challenger()
 
     def use_challenger(self, scorer: Scorer, cost: CostModel, labels: LabelConfig) -> None:
@@ -111,8 +137,12 @@ class LiveOutcomes:
         if self._challenger_resolver is not None:
             self._challenger_resolver.on_frame(frame, shadow)
             shadow = []
+        if self.alerts is not None:
+            self.alerts.on_alerts(report.alerts)
         if self.champion is not None:
-            self.champion.on_frame(frame, [*champion, *shadow])
+            resolved = self.champion.on_frame(frame, [*champion, *shadow])
+            if self.alerts is not None:
+                self.alerts.on_resolved(frame.ts, resolved)
 
     # -- metrics ---------------------------------------------------------------------------
     def _jobs(self) -> list[Callable[[], LiveMetrics]]:

@@ -52,7 +52,7 @@ from csx_core.features import (
     TickFrame,
 )
 from csx_core.ml.costs import CostModel
-from csx_core.ml.scorer import direction_enum
+from csx_core.ml.scorer import Scores, direction_enum, known, prediction
 from csx_core.ranking.tick import TickOutput, TickPipeline
 from csx_live.connectors.gaps import GapEntry, gap_symbols
 from csx_live.queue import DropOldestQueue
@@ -107,14 +107,15 @@ class RunnerConfig:
     in arrival order."""
     merge_quiet_s: float = 0.25
     """With no frame at all for this long (wall seconds), release every held event."""
-    max_tick_lag_s: float | None = None
+    max_tick_lag_s: float | None = 2.0
     """Load shedding: a due boundary released by an event received more than this many
     seconds before the newest frame the feed delivered (the runner is behind its feed) is
     skipped and counted (``ticks_skipped``), except one every ``catch_up_tick_s`` event
     seconds so the engine's buckets stay within reach of the events (``MAX_AHEAD_S``).
-    None (the default) ticks every boundary however far behind: shedding changes which ticks
-    exist, so it is opt-in; it also sheds the ticks a quiet symbol's next event releases more
-    than the bound after them, which breaks live/offline parity."""
+    Only the runner's own lag (receive times) decides, never gaps in event time: a quiet
+    feed's next event releases every boundary it crossed, as offline replay ticks them, so a
+    runner that keeps up sheds nothing and stays at parity. None ticks every boundary
+    however far behind (live setting ``max_tick_lag_s``, 0 = off)."""
     catch_up_tick_s: int = 60
     """While skipping, still tick once per this many event seconds (< the engine's 120 s
     look-ahead)."""
@@ -176,7 +177,7 @@ class Runner:
             else None
         )
         self._traded: dict[str, int] = {}  # symbol -> UTC day of its last trade
-        self._last: tuple[TickFrame, TickOutput | None, npt.NDArray[np.float64] | None] | None
+        self._last: tuple[TickFrame, TickFrame, TickOutput | None] | None
         self._last = None
         state.symbol_view = self.symbol_view
 
@@ -272,27 +273,39 @@ class Runner:
                 self._anchor = (last, self._wall_ns())
 
     def _fire(self, boundaries: Sequence[int], crossing: MarketEvent) -> None:
-        """Tick the boundaries ``crossing`` released, shedding the ones the runner cannot
-        afford: when ``crossing`` was received more than ``max_tick_lag_s`` before the newest
-        frame (``state.last_event_wall_ns``), the runner is behind its feed and skips them
-        (counted) unless ``catch_up_tick_s`` passed since the last tick, so it jumps to the
-        present instead of replaying every second late; so are boundaries more than
-        ``max_tick_lag_s`` of event time before ``crossing`` (the feed jumped ahead)."""
+        """Tick the boundaries ``crossing`` released, shedding (counted) the ones the runner
+        cannot afford, except one every ``catch_up_tick_s`` event seconds:
+
+        - a burst: once the ticks of this call took ``max_tick_lag_s`` of wall time (a
+          replay back from an outage jumps hours of event time with one event), the rest
+          are shed but the last, so the loop returns to the sockets and the server;
+        - a backlog: ``crossing`` was received more than ``max_tick_lag_s`` before the
+          newest frame and the queue holds more than half its bound, so the runner jumps to
+          the present instead of replaying every second late.
+
+        Neither sheds while the runner keeps up: a quiet feed's next event releases every
+        boundary it crossed and a max-speed replay the runner drains (``RouteMerge`` holding
+        one route for seconds) is behind its newest frame without a backlog; both tick as
+        offline replay does, so live and replayed digests stay equal."""
         lag = self.config.max_tick_lag_s
-        newest = self.state.last_event_wall_ns
         if lag is None or self._last_fired is None:
             for boundary in boundaries:
                 self.tick(boundary, crossing)
             return
         lag_ns = int(lag * NS_PER_S)
-        behind = newest is not None and newest - crossing.ts_recv > lag_ns
-        # a feed that jumped ahead (a max-speed replay back from an outage) releases many
-        # boundaries at once: the ones more than the bound before the event are shed too
-        oldest_kept = crossing.ts_event - lag_ns
+        newest = self.state.last_event_wall_ns
+        backlog = (
+            2 * len(self.queue) > self.queue.maxsize
+            and newest is not None
+            and newest - crossing.ts_recv > lag_ns
+        )
         step_ns = self.config.catch_up_tick_s * NS_PER_S
         counters = self.state.counters
+        started = self._wall_ns()
+        final = boundaries[-1]
         for boundary in boundaries:
-            if (behind or boundary < oldest_kept) and boundary - self._last_fired < step_ns:
+            shed = backlog or (boundary != final and self._wall_ns() - started > lag_ns)
+            if shed and boundary - self._last_fired < step_ns:
                 counters.ticks_skipped += 1
             else:
                 self.tick(boundary, crossing)
@@ -306,7 +319,8 @@ class Runner:
         start = time.perf_counter()
         try:
             frame = self.engine.tick(ts)
-            output, net = self._score(frame)
+            scored = warm_rows(frame)
+            output = self._score(scored)
         except Exception:
             state.counters.tick_errors += 1
             log.exception("tick failed", extra={"tick_ns": ts})
@@ -325,32 +339,28 @@ class Runner:
             state.tick_drift_s = ((now - wall) - (ts - event_ts)) / NS_PER_S
         state.last_tick_duration_s = duration
         state.counters.ticks += 1
-        self._last = (frame, output, net)
+        state.warm_symbols = len(scored)
+        state.scored_universe = len(frame)
+        self._last = (frame, scored, output)
         if output is not None:
-            self._publish(frame, output, net)
+            self._publish(scored, output)
         elif self.tick_listeners:
             self._notify(TickReport(ts=ts, ranked=[], alerts=[], prices={}))
         if self.observe_tick_s is not None:
             self.observe_tick_s(duration)
 
-    def _score(self, frame: TickFrame) -> tuple[TickOutput | None, npt.NDArray[np.float64] | None]:
+    def _score(self, frame: TickFrame) -> TickOutput | None:
+        """Score ``frame`` (the warm rows of the tick) with the pipeline, if any."""
         if self.pipeline is None or self._columns is None or len(frame) == 0:
             self.state.scored_symbols = 0
-            return None, None
+            return None
         x = frame.values[:, self._columns]
         output = self.pipeline.run(frame.ts, frame.symbols, x)
         self.state.scored_symbols = len(frame)
-        net = None
-        if self._cost is not None:
-            bid = frame.prices[:, PRICE_COLUMNS.index("px_bid")]
-            ask = frame.prices[:, PRICE_COLUMNS.index("px_ask")]
-            net = self._cost.expected_net_edge_bps(output.scores.expected_gross_bps, bid, ask)
-        return output, net
+        return output
 
     # -- outputs ---------------------------------------------------------------------------
-    def _publish(
-        self, frame: TickFrame, out: TickOutput, net: npt.NDArray[np.float64] | None
-    ) -> None:
+    def _publish(self, frame: TickFrame, out: TickOutput) -> None:
         state = self.state
         ts = frame.ts
         for event in out.events:
@@ -368,10 +378,8 @@ class Runner:
             ranks.append(
                 {
                     "rank": rank,
+                    **_score_fields(out.scores, i),
                     "symbol": symbol,
-                    "p_inplay": _num(out.scores.p[i]),
-                    "direction": direction_enum(int(out.scores.direction[i])).value,
-                    "expected_net_edge_bps": None if net is None else _num(net[i]),
                     "reason_codes": [str(r) for r in self._reasons.get(symbol, ())],
                     "time_in_top_s": (ts - self._entered.get(symbol, ts)) / NS_PER_S,
                     "mid": _num(frame.prices[i, PRICE_COLUMNS.index("px_mid")]),
@@ -390,43 +398,37 @@ class Runner:
                 state.counters.sink_errors += 1
                 log.exception("rank sink write failed")
         for alert in out.alerts:
-            record = msgspec.to_builtins(alert)
+            record = {
+                **msgspec.to_builtins(alert),
+                **_score_fields(out.scores, row_of[alert.symbol]),
+            }
             state.alerts.append(record)
             state.counters.alerts += 1
             if self.webhooks is not None:
                 self.webhooks.offer(alert_text(record))
         if self.tick_listeners:
-            self._report(frame, out, net, [r["symbol"] for r in ranks], row_of)
+            self._report(frame, out, [r["symbol"] for r in ranks], row_of)
 
     def _report(
-        self,
-        frame: TickFrame,
-        out: TickOutput,
-        net: npt.NDArray[np.float64] | None,
-        ranked: list[str],
-        row_of: dict[str, int],
+        self, frame: TickFrame, out: TickOutput, ranked: list[str], row_of: dict[str, int]
     ) -> None:
         model_id = self.pipeline.scorer.model_id if self.pipeline else "none"
         mid_col = PRICE_COLUMNS.index("px_mid")
 
-        def prediction(symbol: str, codes: tuple[ReasonCode, ...]) -> PredictionSnapshot:
-            i = row_of[symbol]
-            edge = float(out.scores.expected_gross_bps[i]) if net is None else float(net[i])
-            return PredictionSnapshot(
+        def snapshot(symbol: str, codes: tuple[ReasonCode, ...]) -> PredictionSnapshot:
+            return prediction(
+                out.scores,
+                row_of[symbol],
                 symbol=symbol,
                 ts=frame.ts,
-                p_inplay=min(1.0, max(0.0, float(out.scores.p[i]))),
-                raw_score=_finite(out.scores.raw[i]),
-                direction=direction_enum(int(out.scores.direction[i])),
-                expected_net_edge_bps=edge if math.isfinite(edge) else 0.0,
                 model_id=model_id,
                 reason_codes=codes,
             )
 
         report = TickReport(
             ts=frame.ts,
-            ranked=[prediction(s, self._reasons.get(s, ())) for s in ranked],
-            alerts=[prediction(a.symbol, a.reason_codes) for a in out.alerts],
+            ranked=[snapshot(s, self._reasons.get(s, ())) for s in ranked],
+            alerts=[snapshot(a.symbol, a.reason_codes) for a in out.alerts],
             prices={
                 s: float(frame.prices[row_of[s], mid_col])
                 for s in {*ranked, *(a.symbol for a in out.alerts)}
@@ -443,15 +445,17 @@ class Runner:
 
     @property
     def last_tick(self) -> tuple[TickFrame, TickOutput | None] | None:
-        """The last tick's frame (every symbol) and pipeline output, for tick listeners that
-        need more than the top-K (live outcome resolution); None before the first tick."""
-        return None if self._last is None else (self._last[0], self._last[1])
+        """The last tick's scored frame (its warm symbols) and pipeline output, for tick
+        listeners that need more than the top-K (live outcome resolution); None before the
+        first tick."""
+        return None if self._last is None else (self._last[1], self._last[2])
 
     def symbol_view(self, symbol: str) -> dict[str, Any] | None:
-        """The last tick's features and score for ``symbol`` (built on request, not per tick)."""
+        """The last tick's features and score for ``symbol`` (built on request, not per tick);
+        a symbol still warming up has features but no score."""
         if self._last is None:
             return None
-        frame, out, net = self._last
+        frame, scored, out = self._last
         try:
             i = frame.symbols.index(symbol)
         except ValueError:
@@ -462,19 +466,41 @@ class Runner:
             "prices": {n: _num(frame.prices[i, j]) for j, n in enumerate(PRICE_COLUMNS)},
             "features": {n: _num(frame.values[i, j]) for j, n in enumerate(FEATURE_NAMES)},
         }
-        if out is not None:
-            view["p_inplay"] = _num(out.scores.p[i])
-            view["raw_score"] = _num(out.scores.raw[i])
-            view["direction"] = direction_enum(int(out.scores.direction[i])).value
-            view["expected_net_edge_bps"] = None if net is None else _num(net[i])
+        j = scored.symbols.index(symbol) if symbol in scored.symbols else None
+        if out is not None and j is not None:
+            view["raw_score"] = _num(out.scores.raw[j])
+            view.update(_score_fields(out.scores, j))
             view["rank"] = self.pipeline.ranker.members.get(symbol) if self.pipeline else None
             view["reason_codes"] = [str(r) for r in self._reasons.get(symbol, ())]
         return view
 
 
-def _finite(value: Any) -> float:
-    f = float(value)
-    return f if math.isfinite(f) else 0.0
+def warm_rows(frame: TickFrame) -> TickFrame:
+    """The rows of ``frame`` whose features are warm: a symbol still warming up is neither
+    scored, ranked, alerted nor explained (the model was trained on warm rows only, and the
+    backtest applies the same rule)."""
+    if bool(frame.warm.all()):
+        return frame
+    rows = np.flatnonzero(frame.warm)
+    return TickFrame(
+        ts=frame.ts,
+        symbols=[frame.symbols[i] for i in rows],
+        warm=frame.warm[rows],
+        gap=frame.gap[rows],
+        prices=frame.prices[rows],
+        values=frame.values[rows],
+    )
+
+
+def _score_fields(scores: Scores, i: int) -> dict[str, Any]:
+    """The direction and the backtest net edge of row ``i``, as the API serves them (None:
+    unknown, nothing backs a number)."""
+    return {
+        "p_inplay": _num(scores.p[i]),
+        "direction": direction_enum(int(scores.direction[i])).value,
+        "direction_confidence": known(scores.confidence[i]),
+        "backtest_net_edge_bps": known(scores.edge_bps[i]),
+    }
 
 
 def _num(value: Any) -> float | None:

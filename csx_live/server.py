@@ -219,6 +219,10 @@ async def _ranks(request: web.Request) -> web.Response:
         "ts": state.last_tick_ns,
         "model": state.model.to_dict() if state.model else None,
         "universe_size": len(state.universe),
+        "warm_symbols": state.warm_symbols,
+        "scored_universe": state.scored_universe,
+        "promise": state.promise,
+        "realised": state.realised,
         "ranks": state.ranks,
         "alerts": list(state.alerts)[-20:][::-1],
     }

@@ -68,10 +68,15 @@ def webhook_payload(url: str, text: str) -> dict[str, str]:
 
 
 def alert_text(alert: dict[str, Any]) -> str:
+    """One line per alert; the edge is the backtest's (``csx_core.ml.edge``) or "unknown"."""
     reasons = ", ".join(alert.get("reason_codes", [])) or "no reasons"
+    direction = alert.get("direction") or "EITHER"
+    edge = alert.get("backtest_net_edge_bps")
+    edge_text = "unknown" if edge is None else f"{edge:+.1f} bps/trade"
     return (
         f"{alert['symbol']} in play: p={alert['p_inplay']:.2f} "
-        f"{alert.get('direction', 'FLAT')} ({reasons})"
+        f"{'either way' if direction == 'EITHER' else direction} ({reasons}); "
+        f"backtest net edge {edge_text}"
     )
 
 

@@ -82,6 +82,17 @@ class LiveState:
     tick_drift_s: float = 0.0
     last_tick_duration_s: float = 0.0
     scored_symbols: int = 0
+    warm_symbols: int = 0
+    """Symbols of the last tick whose features are warm (every window fully observed): only
+    these are scored, ranked, alerted and explained; the model was trained on warm rows."""
+    scored_universe: int = 0
+    """Symbols of the last tick, warm or not."""
+    min_warm_share: float = 0.0
+    """Readiness waits until this share of the last tick's symbols is warm."""
+    promise: dict[str, Any] | None = None
+    """What the served package's backtest promises per alert (``csx_live.promise``)."""
+    realised: dict[str, Any] | None = None
+    """The last resolved alerts' realised hit rate and net bps against the promise."""
     ranks: list[dict[str, Any]] = field(default_factory=list)
     symbol_view: Callable[[str], dict[str, Any] | None] = lambda symbol: None
     alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
@@ -113,6 +124,13 @@ class LiveState:
             reasons.append(f"data_stale: {age:.1f} s > {fresh_s:.1f} s")
         if self.last_tick_ns is None:
             reasons.append("warming_up: no tick yet")
+        elif (
+            self.scored_universe and self.warm_symbols < self.min_warm_share * self.scored_universe
+        ):
+            reasons.append(
+                f"warming up: {self.warm_symbols} of {self.scored_universe} symbols warm "
+                f"(ready at {self.min_warm_share:.0%})"
+            )
         # A champion alias moved around the gates blocks in PROD; DEV reports it and stays
         # ready, as it does a force-promoted champion (the operator's override) everywhere.
         blocking = bool(reasons)

@@ -32,8 +32,11 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 class DemoSettings:
     data_dir: Path
     symbols: int = 20
-    seconds: float = 40.0
-    speed: float = 20.0
+    seconds: float = 20.0
+    """Observed after the runner is ready."""
+    speed: float = 100.0
+    """Replay speed: symbols are ranked only once warm (an hour of event time: ~36 s here)."""
+    ready_timeout_s: float = 150.0
     port: int = 8080
     exchange_port: int = 9000
     keep_running: bool = False
@@ -70,7 +73,7 @@ def _run_demo(settings: DemoSettings) -> int:
     )
     with _live_stack(holdout, settings, env, data_dir) as urls:
         _print_where_to_look(urls, data_dir)
-        summary = _observe(urls, settings.seconds)
+        summary = _observe(urls, settings.seconds, settings.ready_timeout_s)
         _print_summary(summary)
         if settings.keep_running:
             print(
@@ -137,6 +140,7 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
     result = job.execute_in_process(
         partition_key=keys[-1], instance=instance, asset_selection=downstream, run_config=QUIET
     )
+    verdict = "unknown (the champion asset reported no verdict)"
     _require(result, "training")
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string() if event.asset_key else "?"
@@ -147,10 +151,49 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
             if k in ("rows", "digest", "base_rate", "version", "promoted", "calib_ece")
         }
         print(f"    {key}: {shown}", flush=True)
+        if "verdict" in meta:
+            verdict = str(meta["verdict"].value)
     for check in result.get_asset_check_evaluations():
         print(f"    check {check.check_name}: {'PASS' if check.passed else 'FAIL'}", flush=True)
     print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
+    _print_backtest(data_dir / "training" / "report" / "report.json")
+    print(f"    promotion: {verdict}", flush=True)
     return [date.fromisoformat(k) for k in keys]
+
+
+def _print_backtest(report_json: Path) -> None:
+    """The backtest's trading headline, whatever its sign: label-policy net bps per trade,
+    direction accuracy, trades, with CIs, for the model, the baseline and random picks."""
+    report = json.loads(report_json.read_text())
+    metrics, intervals = report["metrics"], report.get("intervals", {})
+
+    def cell(scorer: str, metric: str, fmt: str) -> str:
+        value = metrics.get(scorer, {}).get(metric)
+        if value is None or value != value:
+            return "unknown"
+        ci = intervals.get(scorer, {}).get(metric)
+        text = format(value, fmt)
+        if ci and ci["ci_low"] == ci["ci_low"]:
+            text += f" [{format(ci['ci_low'], fmt)}, {format(ci['ci_high'], fmt)}]"
+        return text
+
+    print("    backtest on the test folds (label policy: barrier, else exit at t+H):", flush=True)
+    for scorer in ("model", "baseline", "random"):
+        trades = metrics.get(scorer, {}).get("policy_trades", 0)
+        print(
+            f"      {scorer:<9} net {cell(scorer, 'policy_net_bps', '+.1f')} bps/trade, "
+            f"hold-to-H {cell(scorer, 'hold_net_bps', '+.1f')}, "
+            f"direction right {cell(scorer, 'direction_accuracy', '.1%')}, "
+            f"{trades:.0f} trades",
+            flush=True,
+        )
+    delta = report["deltas"].get("policy_net_bps", {})
+    if delta:
+        print(
+            f"      model − baseline net {delta['estimate']:+.1f} bps/trade "
+            f"[{delta['ci_low']:+.1f}, {delta['ci_high']:+.1f}]",
+            flush=True,
+        )
 
 
 def _require(result: Any, what: str) -> None:
@@ -262,18 +305,26 @@ def _get(url: str) -> tuple[int, bytes]:
         return int(exc.code), bytes(exc.read())
 
 
-def _observe(urls: dict[str, str], seconds: float) -> dict[str, Any]:
-    stage(f"observing the live runner for {seconds:.0f} s")
+def _observe(urls: dict[str, str], seconds: float, ready_timeout_s: float) -> dict[str, Any]:
+    stage(f"waiting for /readyz (symbols warm up on an hour of event time), then {seconds:.0f} s")
     start = time.monotonic()
-    first = _metrics(urls["live"])
     ready_at: float | None = None
-    while time.monotonic() - start < seconds:
-        status, _ = _get(urls["live"] + "/readyz")
-        if status == 200 and ready_at is None:
+    last_reason = ""
+    while time.monotonic() - start < ready_timeout_s:
+        status, body = _get(urls["live"] + "/readyz")
+        if status == 200:
             ready_at = time.monotonic() - start
             print(f"    /readyz 200 after {ready_at:.1f} s", flush=True)
+            break
+        reason = "; ".join(json.loads(body).get("reasons", [])) if body else ""
+        if reason != last_reason:
+            print(f"    not ready: {reason}", flush=True)
+            last_reason = reason
         time.sleep(1.0)
-    elapsed = time.monotonic() - start
+    first = _metrics(urls["live"])
+    observed = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - observed
     last = _metrics(urls["live"])
     _, ranks_body = _get(urls["live"] + "/api/ranks")
     ranks = json.loads(ranks_body)

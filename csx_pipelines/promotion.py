@@ -1,8 +1,15 @@
 """Promotion gates: which evidence a model version needs before it becomes the champion.
 
 Pure functions of the backtest metrics, so the Dagster asset, the CLI and the tests apply
-exactly the same rules. PROD is stricter than DEV: a tighter calibration bound and, when a
-champion exists, a paired-bootstrap win over it on top-K net PnL.
+exactly the same rules. Both profiles ask for calibration, a ranking win over the baseline,
+and protect the trader on the label policy's net bps per trade (``csx_core.ml.backtest``):
+
+* DEV: the model's label-policy net bps must not be worse than the baseline's (the paired
+  CI of model − baseline must reach 0). A model that calls no direction at all makes no
+  directional trade and passes this gate, saying so: it shows "either way", never a loss.
+* PROD: a tighter calibration bound; the model's label-policy net bps per trade must be
+  positive with its CI above 0; and, when a champion exists, a paired-bootstrap win over it
+  on the same net bps.
 """
 
 from __future__ import annotations
@@ -14,11 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Metric keys the backtest report provides (see csx_core.ml.backtest).
+# Metric keys the backtest report provides (see csx_core.ml.backtest and flatten_report).
 ECE = "model.ece"
 AUC_DELTA_CI_LOW = "delta.roc_auc.ci_low"
 TOPK_PRECISION_DELTA_CI_LOW = "delta.precision_at_k.ci_low"
-PNL_VS_CHAMPION_CI_LOW = "vs_champion.net_pnl_at_k.ci_low"
+POLICY_TRADES = "model.policy_trades"
+POLICY_NET = "model.policy_net_bps"
+POLICY_NET_CI_LOW = "model.policy_net_bps.ci_low"
+POLICY_VS_BASELINE_CI_HIGH = "delta.policy_net_bps.ci_high"
+PNL_VS_CHAMPION_CI_LOW = "vs_champion.policy_net_bps.ci_low"
 
 
 class Profile(enum.StrEnum):
@@ -30,15 +41,25 @@ class Profile(enum.StrEnum):
 class PromotionGates:
     max_ece: float
     require_beats_baseline: bool
+    require_policy_not_worse: bool
+    require_policy_profitable: bool
     require_beats_champion: bool
 
 
 GATES: dict[Profile, PromotionGates] = {
     Profile.DEV: PromotionGates(
-        max_ece=0.05, require_beats_baseline=True, require_beats_champion=False
+        max_ece=0.05,
+        require_beats_baseline=True,
+        require_policy_not_worse=True,
+        require_policy_profitable=False,
+        require_beats_champion=False,
     ),
     Profile.PROD: PromotionGates(
-        max_ece=0.03, require_beats_baseline=True, require_beats_champion=True
+        max_ece=0.03,
+        require_beats_baseline=True,
+        require_policy_not_worse=True,
+        require_policy_profitable=True,
+        require_beats_champion=True,
     ),
 }
 
@@ -59,21 +80,61 @@ def evaluate_gates(
     if gates.require_beats_baseline:
         results.append(_above_zero(metrics, AUC_DELTA_CI_LOW, "beats_baseline_auc"))
         results.append(_above_zero(metrics, TOPK_PRECISION_DELTA_CI_LOW, "beats_baseline_topk"))
+    if gates.require_policy_not_worse:
+        results.append(_policy_not_worse(metrics))
+    if gates.require_policy_profitable:
+        results.append(_policy_profitable(metrics))
     if gates.require_beats_champion and has_champion:
         results.append(_above_zero(metrics, PNL_VS_CHAMPION_CI_LOW, "beats_champion_pnl"))
     return results
 
 
+def _policy_not_worse(metrics: Mapping[str, float]) -> GateResult:
+    gate = "policy_not_worse_than_baseline"
+    trades = _value(metrics, POLICY_TRADES)
+    if trades == 0:
+        return GateResult(
+            gate, True, f"{POLICY_TRADES}=0: the model calls no direction, so it makes no trade"
+        )
+    high = _value(metrics, POLICY_VS_BASELINE_CI_HIGH)
+    net = _value(metrics, POLICY_NET)
+    return GateResult(
+        gate,
+        high >= 0,  # NaN (missing) fails
+        f"{POLICY_NET}={net:.2f} bps/trade; {POLICY_VS_BASELINE_CI_HIGH}={high:.2f} "
+        "(model − baseline CI must reach 0)",
+    )
+
+
+def _policy_profitable(metrics: Mapping[str, float]) -> GateResult:
+    low = _value(metrics, POLICY_NET_CI_LOW)
+    net = _value(metrics, POLICY_NET)
+    trades = _value(metrics, POLICY_TRADES)
+    return GateResult(
+        "policy_profitable",
+        low > 0 and trades > 0,
+        f"{POLICY_NET}={net:.2f} bps/trade over {trades:.0f} trades; "
+        f"{POLICY_NET_CI_LOW}={low:.2f} (must be > 0)",
+    )
+
+
 def flatten_report(report: Mapping[str, Any]) -> dict[str, float]:
     """A backtest report (``BacktestReport.to_dict()``) as flat, finite MLflow metrics:
-    ``model.<m>``, ``baseline.<m>``, ``delta.<m>.{estimate,ci_low,ci_high}``."""
+    ``model.<m>``, ``baseline.<m>``, ``random.<m>``, each scorer's own CIs
+    ``<scorer>.<m>.{ci_low,ci_high}``, ``delta.<m>.{estimate,ci_low,ci_high}`` and
+    ``vs_random.<m>.{estimate,ci_low,ci_high}``."""
     flat: dict[str, float] = {}
     for scorer, values in report.get("metrics", {}).items():
         for name, value in values.items():
             flat[f"{scorer}.{name}"] = float(value)
-    for name, delta in report.get("deltas", {}).items():
-        for part in ("estimate", "ci_low", "ci_high"):
-            flat[f"delta.{name}.{part}"] = float(delta[part])
+    for scorer, values in report.get("intervals", {}).items():
+        for name, bounds in values.items():
+            for part in ("ci_low", "ci_high"):
+                flat[f"{scorer}.{name}.{part}"] = float(bounds[part])
+    for prefix, table in (("delta", "deltas"), ("vs_random", "vs_random")):
+        for name, delta in report.get(table, {}).items():
+            for part in ("estimate", "ci_low", "ci_high"):
+                flat[f"{prefix}.{name}.{part}"] = float(delta[part])
     for key in ("base_rate", "n_rows", "n_ticks"):
         if key in report:
             flat[key] = float(report[key])

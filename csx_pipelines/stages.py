@@ -208,48 +208,55 @@ def register_package(
     return next(v for v in registry.versions() if v.version == version)
 
 
-def promote_latest(
-    data_dir: Path, registry: Any, profile: str, ds: Dataset, fitted: list[FittedFold]
+def promote_version(
+    data_dir: Path,
+    registry: Any,
+    profile: str,
+    version: str,
+    ds: Dataset,
+    fitted: list[FittedFold],
 ) -> Any:
-    from csx_pipelines.promotion import (
-        PNL_VS_CHAMPION_CI_LOW,
-        Profile,
-        evaluate_gates,
-    )
+    """Gate ``version`` (the one this run registered, never "the latest") and promote it
+    if every gate passes; otherwise the champion stays and the outcome says why."""
+    from csx_pipelines.promotion import PNL_VS_CHAMPION_CI_LOW, Profile, evaluate_gates
 
-    latest = registry.versions()[-1].version
-    metrics = registry.version_metrics(latest)
+    metrics = registry.version_metrics(version)
     current = registry.champion()
     chosen = Profile(profile)
-    if chosen is Profile.PROD and current is not None and current != latest:
-        metrics[PNL_VS_CHAMPION_CI_LOW] = _pnl_vs_champion(data_dir, registry, current, ds, fitted)
+    if chosen is Profile.PROD and current is not None and current != version:
+        metrics[PNL_VS_CHAMPION_CI_LOW] = _pnl_vs_champion(
+            data_dir, registry, current, ds, fitted, _compare_config(data_dir)
+        )
     gates = evaluate_gates(metrics, chosen, has_champion=current is not None)
-    return registry.promote(latest, gates)
+    return registry.promote(version, gates)
 
 
 def _pnl_vs_champion(
-    data_dir: Path, registry: Any, current: str, ds: Dataset, fitted: list[FittedFold]
+    data_dir: Path,
+    registry: Any,
+    current: str,
+    ds: Dataset,
+    fitted: list[FittedFold],
+    config: TrainConfig,
 ) -> float:
-    """Lower CI bound of candidate − champion top-K net PnL on the same test rows (NaN,
-    failing the gate, when the champion cannot be compared)."""
+    """Lower CI bound of candidate − champion label-policy net bps per trade on the same
+    test rows (NaN, failing the gate, when the champion cannot be compared)."""
     from csx_core.ml.package import load_package
     from csx_core.ml.train import compare_with_champion
 
     try:
         champion_dir = registry.download(current, data_dir / TRAINING_DIR / "champion")
         served = load_package(champion_dir)
-        report = compare_with_champion(ds, fitted, served, _compare_config(data_dir, ds))
+        report = compare_with_champion(ds, fitted, served, config)
     except ValueError:
         return float("nan")
-    return float(report.deltas["net_pnl_at_k"]["ci_low"])
+    return float(report.deltas["policy_net_bps"]["ci_low"])
 
 
-def _compare_config(data_dir: Path, ds: Dataset) -> TrainConfig:
-    """The comparison's config: the label window is the candidate dataset's own (every row's
-    ``label_end_ts - ts`` is the horizon), so a non-default horizon is compared correctly."""
-    from csx_core.ml.labels import LabelConfig
+def _compare_config(data_dir: Path) -> TrainConfig:
+    """The comparison's config: the label definition the candidate package records (its
+    horizon spaces the decision ticks; the label policy's columns are the dataset's own)."""
+    from csx_core.outcomes import label_config_of
 
-    ts = np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)
-    end = np.asarray(ds.table.column("label_end_ts").to_numpy(), dtype=np.int64)
-    horizon_s = int((end[0] - ts[0]) // 1_000_000_000) if len(ts) else LabelConfig().horizon_s
-    return TrainConfig(out_dir=data_dir / TRAINING_DIR, labels=LabelConfig(horizon_s=horizon_s))
+    training = json.loads((data_dir / TRAINING_DIR / "package" / "training.json").read_text())
+    return TrainConfig(out_dir=data_dir / TRAINING_DIR, labels=label_config_of(training))

@@ -20,6 +20,8 @@ from aiohttp import web
 
 from csx_live.app import LiveComponents, build_live
 from csx_live.config import LiveSettings, load_settings
+
+WARMUP_S = 63 * 60  # the feature engine's 60-minute baselines, in whole minutes
 from csx_live.model import LoadedModel, ModelUnavailableError
 from csx_live.state import ModelInfo
 from tests.test_live_runner import baseline, json_decode
@@ -40,7 +42,7 @@ class Exchange:
     paused: bool = False
     sockets: list[tuple[str, web.WebSocketResponse]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
-    n: int = 0
+    n: int = 1_000_000  # live ids follow the history's
 
     def exchange_info(self) -> dict[str, object]:
         listed = [
@@ -50,6 +52,27 @@ class Exchange:
         ]  # fmt: skip
         listed.append(dict(listed[0], symbol="OLDUSDT", status="SETTLING"))
         return {"symbols": listed}
+
+    def history(self, route: str) -> list[str]:
+        """An hour of coarse history ending now (one trade or book per symbol every 10 s),
+        sent to each new connection first, as a feed that has been running would have: the
+        symbols are warm once it has been read, so the runner ranks them."""
+        now_ms = time.time_ns() // 1_000_000
+        out = []
+        for i, back_s in enumerate(range(WARMUP_S, 0, -10)):
+            ms = now_ms - back_s * 1000
+            for k, sym in enumerate(SYMBOLS):
+                px = 100.0 * (k + 1) + (i % 50) * 0.01
+                if route == "/market/stream":
+                    data = {"e": "aggTrade", "E": ms, "T": ms, "a": 1 + i * 10 + k, "s": sym,
+                            "p": f"{px:.2f}", "q": "2", "m": i % 2 == 0}  # fmt: skip
+                    out.append(json.dumps({"stream": f"{sym.lower()}@aggTrade", "data": data}))
+                else:
+                    data = {"e": "bookTicker", "E": ms, "T": ms, "u": i * 10 + k, "s": sym,
+                            "b": f"{px - 0.01:.2f}", "B": "4", "a": f"{px + 0.01:.2f}",
+                            "A": "4"}  # fmt: skip
+                    out.append(json.dumps({"stream": f"{sym.lower()}@bookTicker", "data": data}))
+        return out
 
     async def produce(self) -> None:
         while True:
@@ -86,6 +109,8 @@ async def exchange() -> AsyncIterator[tuple[str, str, Exchange]]:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         ex.paths.append(request.path_qs)
+        for frame in ex.history(request.path):
+            await ws.send_str(frame)
         entry = (request.path, ws)
         ex.sockets.append(entry)
         try:
@@ -239,3 +264,63 @@ def test_dev_fault_slow_consumer_pauses_the_tick_loop(tmp_path: Path) -> None:
     normal = load_settings(overrides={"sink_dir": str(tmp_path)})
     assert build_live(slow, decode=json_decode).runner.config.consumer_pause_s == 0.05
     assert build_live(normal, decode=json_decode).runner.config.consumer_pause_s == 0.0
+
+
+@pytest.mark.slow
+async def test_served_edges_are_the_packages_backtest_edge_table(
+    exchange: tuple[str, str, Exchange], tmp_path: Path
+) -> None:
+    """Every edge /api/ranks shows (ranks and alerts) is the package's edge-table cell for
+    the row's probability, direction and direction confidence, and "unknown" (null) where
+    the table has none or no direction is called; the promise is the package's backtest."""
+    import numpy as np
+
+    from csx_core.ml.package import load_package
+    from csx_core.ml.synthetic import noise_package
+
+    rest, ws, _ = exchange
+    package = load_package(noise_package(tmp_path / "pkg", rows=1200, with_edge=True))
+    table = package.edge
+    assert table is not None
+
+    def loader(_: LiveSettings) -> LoadedModel:
+        info = ModelInfo(model_id=package.model_id, verified=True)
+        return LoadedModel(package, info, package.cost)
+
+    settings = load_settings(
+        overrides={
+            "rest_url": rest,
+            "ws_url": ws,
+            "channels": "bookTicker,aggTrade",
+            "data_fresh_s": 2.0,
+            "top_k": 3,
+            "alert_threshold": 0.01,
+            "alert_cooldown_s": 1.0,
+            "sink_dir": str(tmp_path / "live"),
+            "graceful_timeout_s": 5.0,
+        }
+    )
+    parts = build_live(settings, decode=json_decode, model_loader=loader)
+    async with serving(parts) as client:
+        await client.wait_ready(200, within_s=15.0)
+        await eventually(lambda: len(parts.state.ranks) == 3 and len(parts.state.alerts) >= 3)
+        status, body = await client.get("/api/ranks")
+    assert status == 200
+    assert body["promise"] == package.promise()
+    rows = body["ranks"] + body["alerts"]
+    assert len(rows) >= 6
+    for row in rows:
+        d = {"UP": 1, "DOWN": -1, "EITHER": 0}[row["direction"]]
+        conf = row["direction_confidence"]
+        expected = table.lookup(
+            np.array([row["p_inplay"]]),
+            np.array([d], dtype=np.int8),
+            np.array([np.nan if conf is None else conf]),
+        )[0]
+        if np.isnan(expected):
+            assert row["backtest_net_edge_bps"] is None, row
+        else:
+            assert row["backtest_net_edge_bps"] == expected, row
+        if d == 0:
+            assert row["backtest_net_edge_bps"] is None
+    assert any(row["backtest_net_edge_bps"] is not None for row in rows), "a known edge is served"

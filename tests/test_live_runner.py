@@ -83,6 +83,33 @@ def frames(seconds: int, *, start_ms: int = T0 // 1_000_000) -> list[bytes]:
     return out
 
 
+WARMUP_S = 63 * 60  # the engine's 60-minute baselines, in whole minutes
+
+
+def warmup_frames(step_s: int = 10) -> list[bytes]:
+    """A coarse hour of history ending at T0 (one trade and book per symbol every
+    ``step_s``): afterwards every symbol's features are warm."""
+    start_ms = T0 // 1_000_000 - WARMUP_S * 1000
+    out = []
+    for i, sec in enumerate(range(0, WARMUP_S, step_s)):
+        for k, sym in enumerate(SYMBOLS):
+            ms = start_ms + sec * 1000 + k
+            px = 100.0 * (k + 1) + (i % 7) * 0.01
+            trade = {"e": "aggTrade", "E": ms, "T": ms, "a": 10_000_000 + i * 10 + k, "s": sym,
+                     "p": f"{px:.4f}", "q": "1", "m": bool(i % 2)}  # fmt: skip
+            book = {"e": "bookTicker", "E": ms, "T": ms, "u": 10_000_000 + i * 10 + k, "s": sym,
+                    "b": f"{px - 0.01:.4f}", "B": "5", "a": f"{px + 0.01:.4f}", "A": "5"}  # fmt: skip
+            out.append(json.dumps({"stream": f"{sym.lower()}@aggTrade", "data": trade}).encode())
+            out.append(json.dumps({"stream": f"{sym.lower()}@bookTicker", "data": book}).encode())
+    return out
+
+
+def warm_up(runner: Runner) -> None:
+    for frame in warmup_frames():
+        runner.on_frame(frame, T0)
+    runner.process(runner.queue.get_nowait_batch(1_000_000))
+
+
 def baseline() -> BaselineScorer:
     return BaselineScorer(
         names=FEATURE_NAMES,
@@ -137,12 +164,18 @@ def make_runner(tmp_path: Path) -> Iterator[MakeRunner]:
 
 def test_event_time_ticks_rank_alert_and_sink(tmp_path: Path, make_runner: MakeRunner) -> None:
     runner, state, observed = make_runner()
+    warm_up(runner)
+    assert state.warm_symbols == 3 and state.scored_universe == 3
+    ticks = state.counters.ticks
+    observed.clear()
     for frame in frames(6):
         runner.on_frame(frame, T0)
     runner.process(runner.queue.get_nowait_batch(1_000_000))
-    assert state.counters.ticks == 5  # boundaries T0+1s..T0+5s were crossed by event time
+    # The warm-up's last event lies at T0-10s: the first frame releases T0-9s .. T0, and event
+    # time then crosses T0+1s .. T0+5s.
+    assert state.counters.ticks - ticks == 15
     assert state.last_tick_ns == T0 + 5 * NS_PER_S
-    assert len(observed) == 5
+    assert len(observed) == 15
     assert state.scored_symbols == 3
     assert [r["rank"] for r in state.ranks] == [1, 2]
     assert {r["symbol"] for r in state.ranks} <= set(SYMBOLS)
@@ -157,6 +190,23 @@ def test_event_time_ticks_rank_alert_and_sink(tmp_path: Path, make_runner: MakeR
     assert {x["type"] for x in lines} >= {"rank"}
     assert sum(x["type"] == "rank" for x in lines) == state.counters.rank_events
     assert sum(x["type"] == "alert" for x in lines) == state.counters.alerts
+
+
+def test_symbols_still_warming_up_are_neither_ranked_nor_alerted(make_runner: MakeRunner) -> None:
+    runner, state, _ = make_runner()
+    state.min_warm_share = 0.5
+    for frame in frames(30):
+        runner.on_frame(frame, T0)
+    runner.process(runner.queue.get_nowait_batch(1_000_000))
+    assert state.counters.ticks == 29
+    assert (state.warm_symbols, state.scored_universe, state.scored_symbols) == (0, 3, 0)
+    assert state.ranks == [] and state.counters.alerts == 0
+    view = state.symbol_view("BTCUSDT")
+    assert view is not None and view["warm"] is False and "p_inplay" not in view
+    state.last_event_wall_ns = T0
+    ready, reasons = state.readiness(T0, fresh_s=10.0)
+    assert not ready
+    assert "warming up: 0 of 3 symbols warm (ready at 50%)" in reasons
 
 
 def test_malformed_and_ignored_frames_are_counted(make_runner: MakeRunner) -> None:

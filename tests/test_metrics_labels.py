@@ -142,14 +142,26 @@ def metric_names_in(promql: str) -> set[str]:
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
 
 
-def market_events(seconds: int = 30, step_ms: int = 20) -> list[MarketEvent]:
-    """A small synthetic two-sided market: a trade and a book top per symbol every step."""
+# Event time the feature engine needs before a symbol is warm (its 60-minute baselines,
+# whole minutes): only warm symbols are ranked, alerted and explained.
+WARMUP_S = 63 * 60
+WARMUP_STEP_MS = 10_000
+
+
+def market_events(
+    seconds: int = 30, step_ms: int = 20, *, warmup_s: int = WARMUP_S
+) -> list[MarketEvent]:
+    """A small synthetic two-sided market: a trade and a book top per symbol every step,
+    after ``warmup_s`` of coarser history (one every 10 s) that ends now, so the symbols
+    are warm when the fine part starts."""
     from csx_core.contracts import BookTop, Trade
 
-    t0 = time.time_ns() // 1_000_000 * 1_000_000
+    now = time.time_ns() // 1_000_000 * 1_000_000
+    t0 = now - warmup_s * 1_000_000_000
+    steps = [t0 + i * WARMUP_STEP_MS * 1_000_000 for i in range(warmup_s * 1000 // WARMUP_STEP_MS)]
+    steps += [now + i * step_ms * 1_000_000 for i in range(seconds * 1000 // step_ms)]
     out: list[MarketEvent] = []
-    for i in range(seconds * 1000 // step_ms):
-        ts = t0 + i * step_ms * 1_000_000
+    for i, ts in enumerate(steps):
         for k, sym in enumerate(SYMBOLS):
             px = 100.0 * (k + 1) + (i % 40) * 0.01
             out.append(Trade(symbol=sym, ts_event=ts, ts_recv=ts, trade_id=i + 1, price=px,
@@ -208,7 +220,7 @@ async def running_live(tmp_path: Path, **settings: object) -> AsyncIterator[Runn
         return LoadedModel(baseline_scorer(), info, None)
 
     exchange = FakeExchange(
-        ListSource(market_events()),
+        ListSource(market_events(warmup_s=0)),  # metrics need ticks, not warm ranks
         ExchangeConfig(host="127.0.0.1", port=0, speed=1.0, loop=True),
     )
     async with exchange:

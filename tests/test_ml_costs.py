@@ -122,10 +122,3 @@ def test_from_json_refuses_mismatched_version() -> None:
 def test_invalid_parameters_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(CostModelError):
         CostModel(**kwargs)  # type: ignore[arg-type]
-
-
-def test_expected_net_edge_subtracts_the_same_total() -> None:
-    cost = CostModel()
-    bid, ask = np.array([99.99]), np.array([100.01])
-    edge = cost.expected_net_edge_bps(np.array([30.0]), bid, ask)
-    assert edge[0] == pytest.approx(30.0 - cost.total_bps(bid, ask)[0])

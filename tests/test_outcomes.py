@@ -253,7 +253,7 @@ def test_batch_from_snapshots() -> None:
             p_inplay=p,
             raw_score=0.0,
             direction=d,
-            expected_net_edge_bps=0.0,
+            backtest_net_edge_bps=None,
             model_id="m7",
             reason_codes=(),
         )
@@ -280,8 +280,9 @@ class FakeScorer:
             p=x[:, 0],
             raw=x[:, 0],
             direction=np.sign(x[:, 1]).astype(np.int8),
-            expected_gross_bps=np.zeros(n),
             reasons=[() for _ in range(n)],
+            confidence=np.full(n, np.nan),
+            edge_bps=np.full(n, np.nan),
         )
 
     def reasons(self, x: np.ndarray) -> list[tuple[ReasonCode, ...]]:

@@ -11,13 +11,32 @@ from csx_pipelines.promotion import (
     AUC_DELTA_CI_LOW,
     ECE,
     PNL_VS_CHAMPION_CI_LOW,
+    POLICY_NET,
+    POLICY_NET_CI_LOW,
+    POLICY_TRADES,
+    POLICY_VS_BASELINE_CI_HIGH,
     TOPK_PRECISION_DELTA_CI_LOW,
     Profile,
     evaluate_gates,
 )
 from csx_pipelines.registry import ModelRegistry
 
-GOOD = {ECE: 0.02, AUC_DELTA_CI_LOW: 0.05, TOPK_PRECISION_DELTA_CI_LOW: 0.03}
+GOOD = {
+    ECE: 0.02,
+    AUC_DELTA_CI_LOW: 0.05,
+    TOPK_PRECISION_DELTA_CI_LOW: 0.03,
+    POLICY_TRADES: 400.0,
+    POLICY_NET: 2.5,
+    POLICY_NET_CI_LOW: 0.4,
+    POLICY_VS_BASELINE_CI_HIGH: 3.0,
+}
+# A model that ranks well but loses money per trade, more than the baseline does.
+MONEY_LOSING = {
+    **GOOD,
+    POLICY_NET: -17.0,
+    POLICY_NET_CI_LOW: -21.0,
+    POLICY_VS_BASELINE_CI_HIGH: -0.8,
+}
 
 
 def make_package(root: Path, marker: str) -> Path:
@@ -54,7 +73,13 @@ def register(
         (GOOD, set()),
         ({**GOOD, ECE: 0.2}, {"calibration"}),
         ({**GOOD, AUC_DELTA_CI_LOW: -0.01}, {"beats_baseline_auc"}),
-        ({ECE: 0.01}, {"beats_baseline_auc", "beats_baseline_topk"}),
+        (
+            {ECE: 0.01},
+            {"beats_baseline_auc", "beats_baseline_topk", "policy_not_worse_than_baseline"},
+        ),
+        (MONEY_LOSING, {"policy_not_worse_than_baseline"}),
+        # Calls no direction at all: no trade, nothing lost, and the gate says so.
+        ({**GOOD, POLICY_TRADES: 0.0, POLICY_VS_BASELINE_CI_HIGH: float("nan")}, set()),
     ],
 )
 def test_dev_gates(metrics: dict[str, float], failed: set[str]) -> None:
@@ -69,6 +94,20 @@ def test_prod_is_stricter_than_dev() -> None:
     assert {g.gate for g in prod if not g.passed} == {"calibration", "beats_champion_pnl"}
     ok = evaluate_gates({**GOOD, PNL_VS_CHAMPION_CI_LOW: 1.5}, Profile.PROD, has_champion=True)
     assert all(g.passed for g in ok)
+
+
+def test_prod_refuses_a_money_losing_model_even_when_it_beats_the_baseline() -> None:
+    # Better than the baseline per trade, but still negative with its CI below zero.
+    losing = {**GOOD, POLICY_NET: -2.0, POLICY_NET_CI_LOW: -5.0, POLICY_VS_BASELINE_CI_HIGH: 9.0}
+    assert all(g.passed for g in evaluate_gates(losing, Profile.DEV, has_champion=False))
+    prod = evaluate_gates(losing, Profile.PROD, has_champion=False)
+    assert {g.gate for g in prod if not g.passed} == {"policy_profitable"}
+    no_trades = evaluate_gates({**GOOD, POLICY_TRADES: 0.0}, Profile.PROD, has_champion=False)
+    assert {g.gate for g in no_trades if not g.passed} == {"policy_profitable"}
+    for money_losing in (MONEY_LOSING, losing):
+        assert not all(
+            g.passed for g in evaluate_gates(money_losing, Profile.PROD, has_champion=False)
+        )
 
 
 def test_gated_promotion_rollback_and_download(registry: ModelRegistry, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ class ReasonCode(enum.StrEnum):
     CROSS_SECTION_LEADER = "CROSS_SECTION_LEADER"
     STALE_DATA = "STALE_DATA"
     DATA_GAP = "DATA_GAP"
+    DIRECTION_UNCERTAIN = "DIRECTION_UNCERTAIN"
 
     @property
     def label(self) -> str:
@@ -57,4 +58,5 @@ _LABELS: dict[ReasonCode, str] = {
     ReasonCode.CROSS_SECTION_LEADER: "Leads the market",
     ReasonCode.STALE_DATA: "Stale data",
     ReasonCode.DATA_GAP: "Data gap",
+    ReasonCode.DIRECTION_UNCERTAIN: "Direction unclear: either way",
 }

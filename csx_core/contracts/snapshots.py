@@ -21,10 +21,13 @@ from csx_core.contracts.reasons import ReasonCode
 
 
 class Direction(enum.StrEnum):
-    """Which way the expected move points."""
+    """Which way the expected move points. ``EITHER``: no direction is called (the direction
+    model's calibrated confidence is below the threshold chosen on the calibration fold).
+    ``FLAT`` is kept for stored data only; nothing emits it any more."""
 
     UP = "UP"
     DOWN = "DOWN"
+    EITHER = "EITHER"
     FLAT = "FLAT"
 
 
@@ -98,17 +101,21 @@ class PredictionSnapshot(Contract, frozen=True, kw_only=True):
     """The scorer's output for one symbol at one tick.
 
     ``p_inplay`` is the calibrated probability that the best move within the horizon beats
-    the cost model by the label threshold; ``expected_net_edge_bps`` is the expected move net
-    of fees, spread and slippage, in basis points.
+    the cost model by the label threshold; ``direction_confidence`` the calibrated
+    probability of the called side (None: not known); ``backtest_net_edge_bps`` what the
+    backtest measured per trade, net of fees, spread and slippage, for rows like this one
+    (its probability and confidence bucket; see csx_core.ml.edge) — None where the backtest
+    does not back a number (no direction called, or too few trades in the bucket).
     """
 
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
     symbol: str
     ts: int
     p_inplay: float
     raw_score: float
     direction: Direction
-    expected_net_edge_bps: float
+    direction_confidence: float | None = None
+    backtest_net_edge_bps: float | None = None
     model_id: str
     reason_codes: tuple[ReasonCode, ...]
 
@@ -116,7 +123,11 @@ class PredictionSnapshot(Contract, frozen=True, kw_only=True):
         require_symbol(self)
         require(self, self.ts >= 0, "ts", f"must be >= 0 ns, got {self.ts}")
         require_probability(self, "p_inplay")
-        require_finite(self, "raw_score", "expected_net_edge_bps")
+        require_finite(self, "raw_score")
+        if self.backtest_net_edge_bps is not None:
+            require_finite(self, "backtest_net_edge_bps")
+        if self.direction_confidence is not None:
+            require_probability(self, "direction_confidence")
         require(self, bool(self.model_id), "model_id", "must not be empty")
         require(
             self,

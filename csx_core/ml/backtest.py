@@ -1,32 +1,74 @@
-"""Test-fold evaluation: model vs baseline side by side, with paired bootstrap CIs.
+"""Test-fold evaluation: model vs baseline vs seeded random picks, with paired bootstrap CIs.
 
-Metrics per scorer: ROC-AUC, PR-AUC, Brier, ECE (equal-mass bins), top-K precision per tick
-(mean over ticks of the in-play rate among the K best-scored symbols), lift (that precision
-over the base rate), and top-K net PnL: at decision ticks spaced one horizon apart (so trades
-do not overlap), go the predicted direction in the K best symbols, hold for the horizon and
-exit at mid; PnL = direction × forward mid return − the cost model's round trip (bps per
-trade, averaged over the K).
+Ranking and calibration, per scorer: ROC-AUC, PR-AUC, Brier, ECE (equal-mass bins), top-K
+precision per tick (mean over ticks of the in-play rate among the K best-scored symbols) and
+lift (that precision over the base rate).
 
-The bootstrap resamples contiguous time blocks (seeded) and recomputes every metric for both
-scorers on the same resample, so model − baseline CIs are paired.
+Trading, the headline: at decision ticks spaced one horizon apart (so trades do not
+overlap), take the K best-scored symbols and trade each in its called direction with the
+label's own policy (:mod:`csx_core.ml.policy`: exit at the cost-clearing barrier, the stop if
+any, or t+H). A row whose direction is not called (the direction model abstains) is not a
+trade. Reported: net bps per trade, trade count, hit rate (net > 0) overall and per
+direction; "hold to H" (exit at the mid at t+H) is the second, labelled row. The random
+reference picks K symbols and a direction per decision tick with a seeded generator.
+
+Direction: accuracy of the called direction against the label's better side over the
+in-play rows where a direction is called, and the share of in-play rows called (coverage).
+
+The bootstrap resamples contiguous time blocks (seeded) and recomputes every metric for all
+scorers on the same resample, so differences are paired; each scorer's own trading metrics
+get a CI too (the PROD gate needs the model's net bps CI above zero). The report also holds
+each scorer's backtest net edge table (:mod:`csx_core.ml.edge`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from csx_core.ml import metrics as m
+from csx_core.ml.edge import EdgeTableConfig, fit_edge_table
+from csx_core.ml.frame import column
+from csx_core.ml.labels import LabelConfig
+from csx_core.ml.policy import called_outcome, hold_outcome
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+Int8Array = npt.NDArray[np.int8]
 
-METRICS = ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "lift_at_k", "net_pnl_at_k")
+RANKING_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "lift_at_k")
+TRADING_METRICS = (
+    "policy_net_bps",
+    "policy_trades",
+    "policy_hit_rate",
+    "policy_hit_rate_up",
+    "policy_hit_rate_down",
+    "policy_trades_up",
+    "policy_trades_down",
+    "hold_net_bps",
+    "direction_accuracy",
+    "direction_coverage",
+)
+METRICS = RANKING_METRICS + TRADING_METRICS
+# Differences with a CI (counts have no better side).
+DELTA_METRICS = (
+    *RANKING_METRICS,
+    "policy_net_bps",
+    "policy_hit_rate",
+    "hold_net_bps",
+    "direction_accuracy",
+)
+# Each scorer's own CI.
+INTERVAL_METRICS = ("policy_net_bps", "policy_hit_rate", "hold_net_bps", "direction_accuracy")
+RANDOM_DELTAS = ("policy_net_bps", "hold_net_bps")
 LOWER_IS_BETTER = frozenset({"brier", "ece"})
+SCORERS = ("model", "baseline", "random")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,29 +80,59 @@ class BacktestConfig:
     n_blocks: int = 40
     seed: int = 0
     ci: float = 0.95
+    edge: EdgeTableConfig = field(default_factory=EdgeTableConfig)
 
 
 @dataclass(frozen=True)
 class EvalInputs:
-    """Test-fold rows: tick time (ns), label, forward mid return and round-trip cost (bps)."""
+    """Test-fold rows: tick time (ns), label, forward mid return, round-trip cost (bps), the
+    label policy's net bps long and short, and the label's better side (+1/−1)."""
 
     ts: IntArray
     y: BoolArray
     fwd_ret_bps: FloatArray
     cost_bps: FloatArray
     horizon_ns: int
+    policy_long_bps: FloatArray
+    policy_short_bps: FloatArray
+    label_direction: Int8Array
+    policy: dict[str, Any] = field(default_factory=dict)
+
+
+def table_eval_inputs(table: pa.Table, labels: LabelConfig) -> EvalInputs:
+    """A labelled table (``csx_core.ml.labels``) as the backtest reads it."""
+    return EvalInputs(
+        ts=np.asarray(table.column("ts").to_numpy(), dtype=np.int64),
+        y=np.asarray(table.column("in_play").to_numpy(zero_copy_only=False), dtype=bool),
+        fwd_ret_bps=column(table, "fwd_ret_bps"),
+        cost_bps=column(table, "cost_bps"),
+        horizon_ns=labels.horizon_ns,
+        policy_long_bps=column(table, "policy_long_bps"),
+        policy_short_bps=column(table, "policy_short_bps"),
+        label_direction=np.asarray(table.column("direction").to_numpy(), dtype=np.int8),
+        policy={
+            "threshold_bps": labels.threshold_bps,
+            "stop_bps": labels.stop_bps,
+            "horizon_s": labels.horizon_s,
+        },
+    )
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """``direction`` +1/−1, or 0 where no direction is called; ``confidence`` is the
+    calibrated probability of the called direction (None: the scorer has none)."""
+
     p: FloatArray
-    direction: npt.NDArray[np.int8]
+    direction: Int8Array
+    confidence: FloatArray | None = None
 
 
 @dataclass
 class BacktestReport:
-    """``metrics[name][metric]``; ``deltas[metric]`` = model − baseline with its CI;
-    ``curves`` = data behind the plots."""
+    """``metrics[scorer][metric]``; ``deltas[metric]`` = model − baseline with its CI;
+    ``vs_random[metric]`` = model − random; ``intervals[scorer][metric]`` = the scorer's own
+    CI; ``edge_tables[scorer]`` = its backtest net edge table; ``curves`` = plot data."""
 
     n_rows: int
     n_ticks: int
@@ -68,6 +140,10 @@ class BacktestReport:
     config: dict[str, Any]
     metrics: dict[str, dict[str, float]]
     deltas: dict[str, dict[str, float | bool]]
+    vs_random: dict[str, dict[str, float | bool]] = field(default_factory=dict)
+    intervals: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    edge_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policy: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def beats_baseline(self, *metric_names: str) -> bool:
@@ -80,29 +156,145 @@ class BacktestReport:
         return asdict(self)
 
     def to_markdown(self) -> str:
-        names = list(self.metrics)
+        cfg = self.config
         lines = [
-            "# Backtest report (test fold)",
+            "# Backtest report (test folds)",
             "",
             f"rows {self.n_rows}, ticks {self.n_ticks}, base rate {self.base_rate:.4f}, "
-            f"K = {self.config['k']}, bootstrap {self.config['n_boot']} × "
-            f"{self.config['n_blocks']} time blocks (seed {self.config['seed']})",
+            f"K = {cfg['k']}, bootstrap {cfg['n_boot']} × {cfg['n_blocks']} time blocks "
+            f"(seed {cfg['seed']}), CI {cfg['ci']:.0%}",
             "",
-            "| metric | " + " | ".join(names) + " | model − baseline | 95% CI | better |",
-            "| --- | " + " | ".join("---" for _ in names) + " | --- | --- | --- |",
+            "## Trading the label's policy (top-K at decision ticks one horizon apart)",
+            "",
+            _policy_line(self.policy),
+            "",
+            "| | model | baseline | random |",
+            "| --- | --- | --- | --- |",
         ]
-        for metric in METRICS:
+        for metric, label in (
+            ("policy_net_bps", "net bps per trade (label policy)"),
+            ("hold_net_bps", "net bps per trade (hold to H)"),
+            ("policy_trades", "trades"),
+            ("policy_hit_rate", "hit rate (net > 0)"),
+            ("policy_hit_rate_up", "hit rate, UP calls"),
+            ("policy_hit_rate_down", "hit rate, DOWN calls"),
+            ("direction_accuracy", "direction right (in-play rows called)"),
+            ("direction_coverage", "in-play rows with a direction called"),
+        ):
+            cells = [self._cell(s, metric) for s in SCORERS]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "| difference | estimate | CI | significant |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, table in (("model − baseline", self.deltas), ("model − random", self.vs_random)):
+            for metric in RANDOM_DELTAS:
+                if metric in table:
+                    d = table[metric]
+                    lines.append(
+                        f"| {name}, {metric} | {_fmt(d['estimate'])} | "
+                        f"[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}] | "
+                        f"{'yes' if d['better'] else 'no'} |"
+                    )
+        lines += [
+            "",
+            "## Ranking and calibration",
+            "",
+            "| metric | model | baseline | model − baseline | CI | better |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for metric in RANKING_METRICS:
             d = self.deltas[metric]
-            vals = " | ".join(f"{self.metrics[n][metric]:.4f}" for n in names)
             lines.append(
-                f"| {metric} | {vals} | {d['estimate']:+.4f} | "
-                f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {'yes' if d['better'] else 'no'} |"
+                f"| {metric} | {_fmt(self.metrics['model'][metric])} | "
+                f"{_fmt(self.metrics['baseline'][metric])} | {_fmt(d['estimate'])} | "
+                f"[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}] | "
+                f"{'yes' if d['better'] else 'no'} |"
             )
         return "\n".join(lines) + "\n"
 
+    def _cell(self, scorer: str, metric: str) -> str:
+        value = self.metrics.get(scorer, {}).get(metric, math.nan)
+        if metric.startswith("policy_trades"):
+            return str(int(value)) if math.isfinite(value) else "—"
+        text = _fmt(value)
+        ci = self.intervals.get(scorer, {}).get(metric)
+        if ci is not None and math.isfinite(value):
+            text += f" [{_fmt(ci['ci_low'])}, {_fmt(ci['ci_high'])}]"
+        return text
+
+
+def _fmt(value: Any) -> str:
+    v = float(value)
+    return f"{v:+.4f}" if math.isfinite(v) else "—"
+
+
+def _policy_line(policy: dict[str, Any]) -> str:
+    if not policy:
+        return "Policy: the label's barrier (cost + threshold), else exit at t+H."
+    stop = policy.get("stop_bps")
+    return (
+        f"Policy: enter at t in the called direction at the cost model's entry price; take "
+        f"profit at cost + {policy.get('threshold_bps')} bps, "
+        + (f"stop at −{stop} bps, " if stop is not None else "no stop, ")
+        + f"else exit at t + {policy.get('horizon_s')} s. Net of fees, spread and impact."
+    )
+
+
+class _Trades:
+    """One scorer's trades: top-K rows of each decision tick with a called direction."""
+
+    def __init__(self, prep: _Prepared, pred: Prediction, top: BoolArray) -> None:
+        data = prep.data
+        trade = top & prep.decision_tick[prep.tick] & (pred.direction != 0)
+        self.tick = prep.tick[trade]
+        d = pred.direction[trade]
+        self.policy = called_outcome(d, data.policy_long_bps[trade], data.policy_short_bps[trade])
+        self.hold = hold_outcome(d, data.fwd_ret_bps[trade], data.cost_bps[trade])
+        self.hit = (self.policy > 0).astype(np.float64)
+        self.up = d > 0
+        # Direction against the label, over every in-play row where one is called.
+        called_inplay = data.y & (pred.direction != 0)
+        self.dir_tick = prep.tick[called_inplay]
+        self.dir_right = (
+            pred.direction[called_inplay] == data.label_direction[called_inplay]
+        ).astype(np.float64)
+        self.inplay_tick = prep.tick[data.y]
+        self.inplay_called = (pred.direction[data.y] != 0).astype(np.float64)
+
+    def metrics(self, tick_w: FloatArray) -> dict[str, float]:
+        w = tick_w[self.tick]
+        wd = tick_w[self.dir_tick]
+        wi = tick_w[self.inplay_tick]
+        return {
+            "policy_net_bps": _wmean(self.policy, w),
+            "policy_trades": float(w.sum()),
+            "policy_hit_rate": _wmean(self.hit, w),
+            "policy_hit_rate_up": _wmean(self.hit[self.up], w[self.up]),
+            "policy_hit_rate_down": _wmean(self.hit[~self.up], w[~self.up]),
+            "policy_trades_up": float(w[self.up].sum()),
+            "policy_trades_down": float(w[~self.up].sum()),
+            "hold_net_bps": _wmean(self.hold, w),
+            "direction_accuracy": _wmean(self.dir_right, wd),
+            "direction_coverage": _wmean(self.inplay_called, wi),
+        }
+
+    def per_decision_tick(self, n_ticks: int) -> FloatArray:
+        """Mean label-policy net bps per decision tick with a trade (the cumulative plot)."""
+        sums = np.bincount(self.tick, weights=self.policy, minlength=n_ticks)
+        counts = np.bincount(self.tick, minlength=n_ticks)
+        out: FloatArray = sums[counts > 0] / counts[counts > 0]
+        return out
+
+
+def _wmean(values: FloatArray, w: FloatArray) -> float:
+    total = float(w.sum())
+    return float(np.dot(values, w) / total) if total > 0 else float("nan")
+
 
 class _Prepared:
-    """Tick ids, blocks and per-tick series shared by every resample."""
+    """Tick ids, blocks and decision ticks shared by every resample."""
 
     def __init__(self, data: EvalInputs, config: BacktestConfig) -> None:
         self.data = data
@@ -110,35 +302,22 @@ class _Prepared:
         uniq, self.tick = np.unique(data.ts, return_inverse=True)
         self.n_ticks = len(uniq)
         n_blocks = max(1, min(config.n_blocks, self.n_ticks))
-        self.block_of_tick = (np.arange(self.n_ticks) * n_blocks) // self.n_ticks
+        self.block_of_tick = (np.arange(self.n_ticks) * n_blocks) // max(1, self.n_ticks)
         self.n_blocks = n_blocks
-        grid = (uniq - uniq[0]) % data.horizon_ns == 0
-        self.decision_tick = grid
+        self.decision_tick = (uniq - uniq[0]) % data.horizon_ns == 0 if len(uniq) else uniq
 
-    def per_tick(self, pred: Prediction, k: int) -> tuple[FloatArray, FloatArray, IntArray]:
-        """(precision per tick, PnL per decision tick, the decision ticks' ids)."""
-        top = m.top_k_per_group(self.tick, pred.p, k)
-        prec = m.per_group_mean(self.tick, self.data.y.astype(np.float64), top)
-        pnl_row = pred.direction * self.data.fwd_ret_bps - self.data.cost_bps
-        trade = top & self.decision_tick[self.tick] & (pred.direction != 0)
-        pnl = m.per_group_mean(self.tick, pnl_row, trade)
-        return prec, pnl, np.unique(self.tick[trade])
+    def precision(self, p: FloatArray, k: int) -> FloatArray:
+        top = m.top_k_per_group(self.tick, p, k)
+        return m.per_group_mean(self.tick, self.data.y.astype(np.float64), top)
 
-    def scalar_metrics(
-        self,
-        ss: m.SortedScores,
-        row_w: FloatArray,
-        tick_w: FloatArray,
-        prec: FloatArray,
-        pnl: FloatArray,
-        pnl_ticks: IntArray,
+    def ranking_metrics(
+        self, ss: m.SortedScores, row_w: FloatArray, tick_w: FloatArray, prec: FloatArray
     ) -> dict[str, float]:
-        """Every metric with rows weighted by ``row_w`` and ticks by ``tick_w`` (a
+        """Ranking metrics with rows weighted by ``row_w`` and ticks by ``tick_w`` (a
         bootstrap replicate is a weighting: how often each block was drawn)."""
         ws = ss.weights(row_w)
         base = float(np.sum(ws * ss.y) / ws.sum()) if ws.sum() else float("nan")
         precision = float(np.average(prec, weights=tick_w)) if tick_w.sum() else float("nan")
-        w_pnl = tick_w[pnl_ticks]
         return {
             "roc_auc": ss.roc_auc(ws),
             "pr_auc": ss.average_precision(ws),
@@ -146,70 +325,129 @@ class _Prepared:
             "ece": ss.ece(ws, self.config.n_bins),
             "precision_at_k": precision,
             "lift_at_k": precision / base if base > 0 else float("nan"),
-            "net_pnl_at_k": float(np.average(pnl, weights=w_pnl)) if w_pnl.sum() else 0.0,
         }
+
+
+def random_picks(data: EvalInputs, seed: int) -> Prediction:
+    """The seeded random reference: uniform scores (so top-K is K random symbols per tick)
+    and a random direction per row."""
+    rng = np.random.default_rng(seed)
+    p = rng.random(len(data.ts))
+    direction = np.where(rng.random(len(data.ts)) < 0.5, 1, -1).astype(np.int8)
+    return Prediction(p, direction)
 
 
 def evaluate(
     data: EvalInputs, model: Prediction, baseline: Prediction, config: BacktestConfig
 ) -> BacktestReport:
-    """Side-by-side metrics, paired block-bootstrap CIs, and the curves for the plots."""
+    """Metrics for model, baseline and the random reference, paired block-bootstrap CIs,
+    the backtest net edge tables and the curves for the plots."""
     prep = _Prepared(data, config)
-    preds = {"model": model, "baseline": baseline}
-    series = {n: prep.per_tick(p, config.k) for n, p in preds.items()}
-    sorted_scores = {n: m.SortedScores(data.y, p.p) for n, p in preds.items()}
+    preds = {"model": model, "baseline": baseline, "random": random_picks(data, config.seed)}
+    ranked = ("model", "baseline")
+    trades = {
+        n: _Trades(prep, p, m.top_k_per_group(prep.tick, p.p, config.k)) for n, p in preds.items()
+    }
+    prec = {n: prep.precision(p.p, config.k) for n, p in preds.items()}
+    sorted_scores = {n: m.SortedScores(data.y, preds[n].p) for n in ranked}
     row_ones = np.ones(len(data.ts))
     tick_ones = np.ones(prep.n_ticks)
-    point = {
-        n: prep.scalar_metrics(sorted_scores[n], row_ones, tick_ones, *series[n]) for n in preds
-    }
+
+    def replicate(row_w: FloatArray, tick_w: FloatArray) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for n in SCORERS:
+            if n in sorted_scores:
+                ranking = prep.ranking_metrics(sorted_scores[n], row_w, tick_w, prec[n])
+            else:
+                ranking = dict.fromkeys(RANKING_METRICS, float("nan"))
+                ranking["precision_at_k"] = float(np.average(prec[n], weights=tick_w))
+            out[n] = {**ranking, **trades[n].metrics(tick_w)}
+        return out
+
+    point = replicate(row_ones, tick_ones)
     rng = np.random.default_rng(config.seed)
-    samples: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    reps: list[dict[str, dict[str, float]]] = []
     for _ in range(config.n_boot):
         blocks = rng.integers(0, prep.n_blocks, size=prep.n_blocks)
         counts = np.bincount(blocks, minlength=prep.n_blocks).astype(np.float64)
         tick_w = counts[prep.block_of_tick]
-        row_w = tick_w[prep.tick]
-        rep = {n: prep.scalar_metrics(sorted_scores[n], row_w, tick_w, *series[n]) for n in preds}
-        for metric in METRICS:
-            samples[metric].append(rep["model"][metric] - rep["baseline"][metric])
+        reps.append(replicate(tick_w[prep.tick], tick_w))
     alpha = (1.0 - config.ci) / 2.0
-    deltas: dict[str, dict[str, float | bool]] = {}
-    for metric in METRICS:
-        arr = np.asarray(samples[metric])
+
+    def interval(values: list[float]) -> tuple[float, float]:
+        arr = np.asarray(values)
         arr = arr[np.isfinite(arr)]
-        lo, hi = np.quantile(arr, [alpha, 1 - alpha]) if len(arr) else (np.nan, np.nan)
+        if not len(arr):
+            return float("nan"), float("nan")
+        lo, hi = np.quantile(arr, [alpha, 1 - alpha])
+        return float(lo), float(hi)
+
+    def delta(metric: str, other: str) -> dict[str, float | bool]:
+        lo, hi = interval([r["model"][metric] - r[other][metric] for r in reps])
         better = hi < 0 if metric in LOWER_IS_BETTER else lo > 0
-        deltas[metric] = {
-            "estimate": point["model"][metric] - point["baseline"][metric],
-            "ci_low": float(lo),
-            "ci_high": float(hi),
+        return {
+            "estimate": point["model"][metric] - point[other][metric],
+            "ci_low": lo,
+            "ci_high": hi,
             "better": bool(better),
         }
+
+    intervals: dict[str, dict[str, dict[str, float]]] = {}
+    for n in SCORERS:
+        intervals[n] = {}
+        for metric in INTERVAL_METRICS:
+            lo, hi = interval([r[n][metric] for r in reps])
+            intervals[n][metric] = {"ci_low": lo, "ci_high": hi}
     return BacktestReport(
         n_rows=len(data.ts),
         n_ticks=prep.n_ticks,
-        base_rate=float(data.y.mean()),
+        base_rate=float(data.y.mean()) if len(data.y) else float("nan"),
         config=asdict(config),
         metrics=point,
-        deltas=deltas,
-        curves=_curves(prep, preds, config),
+        deltas={metric: delta(metric, "baseline") for metric in DELTA_METRICS},
+        vs_random={metric: delta(metric, "random") for metric in RANDOM_DELTAS},
+        intervals=intervals,
+        edge_tables={n: _edge_table(prep, preds[n], config) for n in ranked},
+        policy=dict(data.policy),
+        curves=_curves(prep, preds, trades, config),
     )
 
 
+def _edge_table(prep: _Prepared, pred: Prediction, config: BacktestConfig) -> dict[str, Any]:
+    data = prep.data
+    outcome = called_outcome(pred.direction, data.policy_long_bps, data.policy_short_bps)
+    table = fit_edge_table(
+        p=pred.p,
+        outcome_bps=outcome,
+        conf=pred.confidence,
+        row_block=prep.block_of_tick[prep.tick],
+        n_blocks=prep.n_blocks,
+        n_boot=config.n_boot,
+        seed=config.seed,
+        ci=config.ci,
+        config=config.edge,
+    )
+    return table.to_dict()
+
+
 def _curves(
-    prep: _Prepared, preds: dict[str, Prediction], config: BacktestConfig
+    prep: _Prepared,
+    preds: dict[str, Prediction],
+    trades: dict[str, _Trades],
+    config: BacktestConfig,
 ) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = {}
     for name, pred in preds.items():
-        mean_p, freq, counts = m.reliability_bins(prep.data.y, pred.p, config.n_bins)
-        precision = [float(prep.per_tick(pred, k)[0].mean()) for k in range(1, config.k_curve + 1)]
-        _, pnl, _ = prep.per_tick(pred, config.k)
-        out[name] = {
-            "reliability_p": mean_p.tolist(),
-            "reliability_freq": freq.tolist(),
-            "reliability_count": counts.astype(float).tolist(),
-            "precision_at_k": precision,
-            "cum_net_pnl_bps": np.cumsum(pnl).tolist(),
+        curve: dict[str, list[float]] = {
+            "precision_at_k": [
+                float(prep.precision(pred.p, k).mean()) for k in range(1, config.k_curve + 1)
+            ],
+            "cum_net_pnl_bps": np.cumsum(trades[name].per_decision_tick(prep.n_ticks)).tolist(),
         }
+        if name != "random":
+            mean_p, freq, counts = m.reliability_bins(prep.data.y, pred.p, config.n_bins)
+            curve["reliability_p"] = mean_p.tolist()
+            curve["reliability_freq"] = freq.tolist()
+            curve["reliability_count"] = counts.astype(float).tolist()
+        out[name] = curve
     return out

@@ -6,7 +6,8 @@ with ``s`` the training median of |return| (so returns in bps or as fractions we
 i.e. the log of the product of the three factors, calibrated with the same Platt/isotonic
 method as the model. The three inputs are found by name pattern (the one place besides the
 reason table where feature names are assumed); a missing one contributes 0 (a neutral
-factor), so the baseline degrades instead of failing. Direction is the sign of the return.
+factor), so the baseline degrades instead of failing. Direction is the sign of the return
+(no confidence: the baseline never abstains, and its edge table has one confidence bucket).
 Reasons: the factors above their training means, mapped through the reason table.
 """
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 
 from csx_core.contracts import ReasonCode
 from csx_core.ml.calibration import Calibrator, fit_calibrator
+from csx_core.ml.edge import EdgeTable
 from csx_core.ml.scorer import GrossMoveModel, Scores, reason_row_mask
 from csx_core.ranking.reasons import ReasonMapper
 
@@ -80,8 +82,10 @@ class BaselineScorer:
         spec: BaselineSpec | None = None,
         feature_version: str = "",
         return_scale: float = 1.0,
+        edge: EdgeTable | None = None,
     ) -> None:
         self._names = names
+        self.edge = edge
         self.return_scale = return_scale
         self.spec = spec or BaselineSpec()
         self.calibrator = calibrator
@@ -124,7 +128,24 @@ class BaselineScorer:
             values = x[np.ix_(rows, fi)]
             for r, codes in zip(rows, self._mapper.top_reasons(contrib, values), strict=True):
                 reasons[int(r)] = codes
-        return Scores(p, raw, direction, self.gross.expected(p), reasons)
+        nan = np.full(len(x), np.nan)
+        edge = nan if self.edge is None else self.edge.lookup(p, direction)
+        return Scores(
+            p=p, raw=raw, direction=direction, reasons=reasons, confidence=nan, edge_bps=edge
+        )
+
+    def with_edge(self, edge: EdgeTable | None) -> BaselineScorer:
+        """The same scorer reading its backtest net edge from ``edge``."""
+        return BaselineScorer(
+            names=self._names,
+            calibrator=self.calibrator,
+            term_means=self.term_means,
+            gross=self.gross,
+            spec=self.spec,
+            feature_version=self.feature_version,
+            return_scale=self.return_scale,
+            edge=edge,
+        )
 
     def reasons(self, x: FloatArray) -> list[tuple[ReasonCode, ...]]:
         return self.score(x).reasons

@@ -1,4 +1,4 @@
-"""One versioned cost model for labels, backtest PnL and the live expected edge.
+"""One versioned cost model for labels, the label policy's PnL and the explain packet's costs.
 
 All costs are round-trip, in basis points of the traded notional:
 
@@ -169,16 +169,3 @@ class CostModel:
             funding_bps=parts["funding"],
             total_bps=sum(parts.values()),
         )
-
-    def expected_net_edge_bps(
-        self,
-        expected_gross_bps: FloatArray,
-        bid: FloatArray,
-        ask: FloatArray,
-        quote_volume_usd: FloatArray | None = None,
-        holding_s: float = 0.0,
-    ) -> FloatArray:
-        """Expected move net of the round-trip cost, bps: what the live screener shows."""
-        gross = np.asarray(expected_gross_bps, dtype=np.float64)
-        net: FloatArray = gross - self.total_bps(bid, ask, quote_volume_usd, holding_s)
-        return net

@@ -10,7 +10,10 @@ For a row at tick t with horizon H (``n = H / tick`` ticks):
 * ``mfe_*``/``mae_*``: maximum favourable / adverse excursion (bps, >= 0 favourable side) for
   the long and the short; ``direction`` is +1 where the long's MFE is at least the short's;
 * ``net_best_bps`` = best MFE − round-trip cost at t; ``in_play`` = ``net_best_bps >
-  threshold_bps``; ``fwd_ret_bps`` = mid return from t to t+H (for PnL).
+  threshold_bps``; ``fwd_ret_bps`` = mid return from t to t+H (for the hold-to-H PnL);
+* ``policy_long_bps``/``policy_short_bps``: the net bps of trading the label's own policy in
+  that direction (see :mod:`csx_core.ml.policy`): exit at the first touch of the barrier the
+  label asks for (cost + threshold), or at the stop if ``stop_bps`` is set, or at t+H.
 
 Rows whose window runs past the data, crosses a symbol boundary, contains a missing tick
 (a step other than ``tick``) or a ``gap`` flag, or that lack a usable book at t, are dropped.
@@ -26,6 +29,7 @@ import pyarrow as pa
 
 from csx_core.ml.costs import CostModel
 from csx_core.ml.frame import NS_PER_S, column, sort_by_symbol_time, symbol_codes
+from csx_core.ml.policy import label_policy_outcomes
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,6 +44,8 @@ LABEL_COLUMNS = (
     "net_best_bps",
     "fwd_ret_bps",
     "in_play",
+    "policy_long_bps",
+    "policy_short_bps",
 )
 
 
@@ -47,12 +53,14 @@ LABEL_COLUMNS = (
 class LabelConfig:
     """``volume_feature`` names the feature holding recent quote volume (USD over the cost
     model's ``volume_window_s``) for the impact term; None prices impact at the cost model's
-    reference volume."""
+    reference volume. ``stop_bps`` is the label policy's stop: an adverse move from the mid
+    at t that closes the trade (None: no stop, the trade runs to the barrier or t+H)."""
 
     horizon_s: int = 300
     tick_s: int = 1
     threshold_bps: float = 10.0
     volume_feature: str | None = None
+    stop_bps: float | None = None
 
     def __post_init__(self) -> None:
         if self.tick_s <= 0 or self.horizon_s <= 0 or self.horizon_s % self.tick_s:
@@ -60,6 +68,8 @@ class LabelConfig:
                 f"horizon_s ({self.horizon_s}) must be a positive multiple of "
                 f"tick_s ({self.tick_s})"
             )
+        if self.stop_bps is not None and not (0.0 < self.stop_bps < 10_000.0):
+            raise ValueError(f"stop_bps must be in (0, 10000) bps or None, got {self.stop_bps}")
 
     @property
     def horizon_ticks(self) -> int:
@@ -133,6 +143,7 @@ def label_features(features: pa.Table, cost: CostModel, config: LabelConfig) -> 
     mfe_short, mae_short = mae_long, mfe_long
     direction = np.where(mfe_long >= mfe_short, 1, -1).astype(np.int8)
     net_best = np.maximum(mfe_long, mfe_short) - costs[idx]
+    fwd_ret = (end_mid[idx] - m) / m * 1e4
     out = table.take(pa.array(idx))
     extra = {
         "label_end_ts": pa.array(ts[idx] + config.horizon_ns, pa.int64()),
@@ -143,9 +154,24 @@ def label_features(features: pa.Table, cost: CostModel, config: LabelConfig) -> 
         "direction": pa.array(direction, pa.int8()),
         "cost_bps": pa.array(costs[idx]),
         "net_best_bps": pa.array(net_best),
-        "fwd_ret_bps": pa.array((end_mid[idx] - m) / m * 1e4),
+        "fwd_ret_bps": pa.array(fwd_ret),
         "in_play": pa.array(net_best > config.threshold_bps),
     }
+    policy = label_policy_outcomes(
+        idx=idx,
+        mid=mid,
+        high=high,
+        low=low,
+        cost_bps=costs[idx],
+        fwd_ret_bps=fwd_ret,
+        mfe_long_bps=mfe_long,
+        mfe_short_bps=mfe_short,
+        horizon_ticks=n,
+        threshold_bps=config.threshold_bps,
+        stop_bps=config.stop_bps,
+    )
+    extra["policy_long_bps"] = pa.array(policy.long_bps)
+    extra["policy_short_bps"] = pa.array(policy.short_bps)
     for name, arr in extra.items():
         out = out.append_column(name, arr)
     return out.replace_schema_metadata(features.schema.metadata)

@@ -3,9 +3,11 @@
 Two boosters: ``in_play`` (binary: does the best net move beat the threshold) and
 ``direction`` (trained on in-play rows only: is the long the better side). Early stopping
 uses the validation slice at the end of the training fold — never calibration or test.
-The score is the in-play booster's raw margin, mapped to p by the calibrator. Reasons come
-from ``pred_contrib`` (TreeSHAP) of the in-play booster. ``import lightgbm`` happens inside
-functions (it costs ~2 s).
+The score is the in-play booster's raw margin, mapped to p by the calibrator; the direction
+booster's margin goes through its own calibrator and threshold (:mod:`csx_core.ml.direction`)
+and abstains below it. Reasons come from ``pred_contrib`` (TreeSHAP) of the in-play booster,
+plus ``DIRECTION_UNCERTAIN`` on an abstention. ``import lightgbm`` happens inside functions
+(it costs ~2 s).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import numpy.typing as npt
 
 from csx_core.contracts import ReasonCode
 from csx_core.ml.attribution import LeafPathAttribution
-from csx_core.ml.calibration import Calibrator
+from csx_core.ml.calibration import Calibrator, sigmoid
+from csx_core.ml.direction import DirectionCall
+from csx_core.ml.edge import EdgeTable
 from csx_core.ml.scorer import GrossMoveModel, Scores, reason_row_mask
 from csx_core.ranking.reasons import ReasonMapper
 
@@ -118,10 +122,13 @@ class LgbmScorer:
         gross: GrossMoveModel,
         predict_threads: int = 1,
         reason_method: str = "contrib",
+        direction_call: DirectionCall | None = None,
+        edge: EdgeTable | None = None,
     ) -> None:
         """``reason_method``: ``"contrib"`` = TreeSHAP via ``pred_contrib`` (exact, ~0.5–2 ms
         per row); ``"path"`` = leaf-path attribution (see csx_core.ml.attribution, ~50×
-        cheaper)."""
+        cheaper). ``direction_call`` None (before calibration) calls the booster's side
+        everywhere; ``edge`` None leaves every edge unknown."""
         import lightgbm as lgb
 
         self._booster = lgb.Booster(model_str=model_text)
@@ -132,6 +139,8 @@ class LgbmScorer:
         self.calibrator = calibrator
         self.centers = np.asarray(centers, dtype=np.float64)
         self.gross = gross
+        self.direction_call = direction_call
+        self.edge = edge
         self._threads = predict_threads
         self._mapper = ReasonMapper(names, self.centers)
         if reason_method not in ("contrib", "path"):
@@ -163,20 +172,49 @@ class LgbmScorer:
         x = np.ascontiguousarray(x, dtype=np.float64)
         raw = self.raw_score(x)
         p = self.calibrator.apply(raw)
-        p_up = np.asarray(self._direction.predict(x, num_threads=self._threads))
-        direction = np.where(p_up >= 0.5, 1, -1).astype(np.int8)
+        direction, confidence = self.direction(x)
         reasons: list[tuple[Any, ...]] = [()] * len(x)
         rows = reason_row_mask(len(x), reason_rows)
         if len(rows):
             for r, c in zip(rows, self.reasons(x[rows]), strict=True):
                 reasons[int(r)] = c
-        return Scores(p, raw, direction, self.gross.expected(p), reasons)
+        edge = (
+            np.full(len(x), np.nan)
+            if self.edge is None
+            else self.edge.lookup(p, direction, confidence)
+        )
+        return Scores(
+            p=p,
+            raw=raw,
+            direction=direction,
+            reasons=reasons,
+            confidence=confidence,
+            edge_bps=edge,
+        )
+
+    def direction(self, x: FloatArray) -> tuple[npt.NDArray[np.int8], FloatArray]:
+        """(called direction, 0 = abstain; calibrated confidence of the called side)."""
+        margin = self.direction_margin(x)
+        if self.direction_call is not None:
+            return self.direction_call.apply(margin)
+        p_up = sigmoid(margin)
+        return np.where(p_up >= 0.5, 1, -1).astype(np.int8), np.maximum(p_up, 1.0 - p_up)
+
+    def direction_margin(self, x: FloatArray) -> FloatArray:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        out = self._direction.predict(x, raw_score=True, num_threads=self._threads)
+        return np.asarray(out, dtype=np.float64)
 
     def reasons(self, x: FloatArray) -> list[tuple[ReasonCode, ...]]:
         x = np.ascontiguousarray(x, dtype=np.float64)
         if len(x) == 0:
             return []
-        return self._mapper.top_reasons(self.contributions(x), x)
+        codes = self._mapper.top_reasons(self.contributions(x), x)
+        direction, _ = self.direction(x)
+        return [
+            (*c, ReasonCode.DIRECTION_UNCERTAIN) if d == 0 else c
+            for c, d in zip(codes, direction, strict=True)
+        ]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ Layout (every file listed in ``MANIFEST.json`` with its SHA-256 and size)::
     baseline.json     the calibrated baseline (live fallback)
     training.json     data digest, label/split/LightGBM config, best iteration
     metrics.json      the backtest report
+    direction_call.json  the direction calibrator and its abstention threshold
+    edge_table.json   the backtest net edge tables (model, baseline): csx_core.ml.edge
 
 Loading verifies every sum and refuses a tampered, missing or extra file, naming it. Nothing
 is ever pickled: every file is text/JSON read by a typed loader.
@@ -34,11 +36,13 @@ from csx_core.contracts import ReasonCode
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
 from csx_core.ml.costs import CostModel
+from csx_core.ml.direction import DirectionCall
+from csx_core.ml.edge import EdgeTable
 from csx_core.ml.lgbm import LgbmScorer
 from csx_core.ml.scorer import GrossMoveModel, Scores
 
 MANIFEST = "MANIFEST.json"
-PACKAGE_FORMAT = "csx-model-package/1"
+PACKAGE_FORMAT = "csx-model-package/2"
 FILES = (
     "model.txt",
     "direction.txt",
@@ -49,6 +53,8 @@ FILES = (
     "baseline.json",
     "training.json",
     "metrics.json",
+    "direction_call.json",
+    "edge_table.json",
 )
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -71,6 +77,8 @@ class PackageContents:
     baseline: BaselineScorer
     training: dict[str, Any]
     metrics: dict[str, Any]
+    direction_call: DirectionCall
+    edge_tables: dict[str, EdgeTable]
 
 
 def _sha256(data: bytes) -> str:
@@ -102,6 +110,8 @@ def write_package(out_dir: Path, contents: PackageContents, *, overwrite: bool =
         "baseline.json": _dumps(contents.baseline.to_dict()),
         "training.json": _dumps(contents.training),
         "metrics.json": _dumps(contents.metrics),
+        "direction_call.json": _dumps(contents.direction_call.to_dict()),
+        "edge_table.json": _dumps({n: t.to_dict() for n, t in contents.edge_tables.items()}),
     }
     manifest = {
         "format": PACKAGE_FORMAT,
@@ -180,6 +190,10 @@ def read_package(pkg_dir: Path) -> PackageContents:
         baseline=BaselineScorer.from_dict(json.loads(raw["baseline.json"])),
         training=json.loads(raw["training.json"]),
         metrics=json.loads(raw["metrics.json"]),
+        direction_call=DirectionCall.from_dict(json.loads(raw["direction_call.json"])),
+        edge_tables={
+            n: EdgeTable.from_dict(t) for n, t in json.loads(raw["edge_table.json"]).items()
+        },
     )
 
 
@@ -198,7 +212,7 @@ class PackagedScorer:
         self.digest = digest
         self.cost = contents.cost
         self.feature_version = contents.feature_version
-        self.baseline = contents.baseline
+        self.baseline = contents.baseline.with_edge(contents.edge_tables.get("baseline"))
         self._scorer = LgbmScorer(
             model_text=contents.model_text,
             direction_text=contents.direction_text,
@@ -208,6 +222,8 @@ class PackagedScorer:
             gross=contents.gross,
             predict_threads=predict_threads,
             reason_method=reason_method,
+            direction_call=contents.direction_call,
+            edge=contents.edge_tables.get("model"),
         )
 
     @property
@@ -219,6 +235,34 @@ class PackagedScorer:
         return self._scorer.feature_names
 
     @property
+    def edge(self) -> EdgeTable | None:
+        """The model's backtest net edge table (None: the package has none)."""
+        return self.contents.edge_tables.get("model")
+
+    def promise(self) -> dict[str, Any] | None:
+        """What the package's backtest measured for the model's top-K label-policy trades
+        (test folds), with CIs; None when its report has no such numbers."""
+        report = self.contents.metrics
+        model = report.get("metrics", {}).get("model", {})
+        if "policy_net_bps" not in model:
+            return None
+        ci = report.get("intervals", {}).get("model", {})
+
+        def bounds(metric: str) -> list[float | None]:
+            b = ci.get(metric, {})
+            return [_finite(b.get("ci_low")), _finite(b.get("ci_high"))]
+
+        return {
+            "source": "backtest: top-K label-policy trades on the test folds",
+            "net_bps": _finite(model.get("policy_net_bps")),
+            "net_bps_ci": bounds("policy_net_bps"),
+            "hit_rate": _finite(model.get("policy_hit_rate")),
+            "hit_rate_ci": bounds("policy_hit_rate"),
+            "trades": _finite(model.get("policy_trades")),
+            "direction_accuracy": _finite(model.get("direction_accuracy")),
+        }
+
+    @property
     def horizon_s(self) -> int:
         return int(self.contents.training["labels"]["horizon_s"])
 
@@ -227,6 +271,14 @@ class PackagedScorer:
 
     def reasons(self, x: FloatArray) -> list[tuple[ReasonCode, ...]]:
         return self._scorer.reasons(x)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
 
 
 def load_package(

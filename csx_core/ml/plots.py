@@ -21,9 +21,9 @@ def write_plots(report: BacktestReport, out_dir: Path) -> list[Path]:
         ("precision_at_k.png", "Precision@K per tick", "K", "precision"),
         (
             "cum_net_pnl.png",
-            f"Cumulative net PnL, top-{report.config['k']}",
-            "decision tick",
-            "bps per trade, summed",
+            f"Cumulative net PnL, top-{report.config['k']}, label policy",
+            "decision tick with a trade",
+            "net bps per trade, summed",
         ),
     )
     for filename, title, xlabel, ylabel in specs:
@@ -32,7 +32,8 @@ def write_plots(report: BacktestReport, out_dir: Path) -> list[Path]:
         ax = fig.add_subplot()
         for name, curve in report.curves.items():
             if filename == "reliability.png":
-                ax.plot(curve["reliability_p"], curve["reliability_freq"], "o-", label=name)
+                if "reliability_p" in curve:  # the random reference has no probabilities
+                    ax.plot(curve["reliability_p"], curve["reliability_freq"], "o-", label=name)
             elif filename == "precision_at_k.png":
                 ks = range(1, len(curve["precision_at_k"]) + 1)
                 ax.plot(list(ks), curve["precision_at_k"], "o-", label=name)

@@ -1,13 +1,14 @@
 """The ``Scorer`` interface the live runner and the backtest share.
 
 A scorer maps a rows × features matrix (columns in ``feature_names`` order) to calibrated
-probabilities, a raw score, a direction and reason codes. The LightGBM model and the
-baseline both implement it, so the runner can fall back to the baseline.
+probabilities, a raw score, a direction (or an abstention), the backtest net edge and reason
+codes. The LightGBM model and the baseline both implement it, so the runner can fall back to
+the baseline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,24 +17,26 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from csx_core.contracts import Direction, PredictionSnapshot, ReasonCode
-from csx_core.ml.costs import CostModel
 from csx_core.ml.frame import matrix
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scores:
-    """Per row: calibrated ``p``, ``raw`` score, ``direction`` (+1 up, −1 down, 0 flat),
-    ``expected_gross_bps`` (best move expected within the horizon, before costs) and
-    ``reasons`` (empty tuples for rows whose reasons were not requested)."""
+    """Per row: calibrated ``p``, ``raw`` score, ``direction`` (+1 up, −1 down, 0 = no
+    direction called: "either way"), ``confidence`` (the calibrated probability of the
+    called side; NaN where the scorer has none), ``edge_bps`` (the backtest net edge of
+    :mod:`csx_core.ml.edge`; NaN = unknown) and ``reasons`` (empty tuples for rows whose
+    reasons were not requested)."""
 
     p: FloatArray
     raw: FloatArray
     direction: npt.NDArray[np.int8]
-    expected_gross_bps: FloatArray
     reasons: list[tuple[ReasonCode, ...]]
+    confidence: FloatArray
+    edge_bps: FloatArray
 
 
 class Scorer(Protocol):
@@ -82,41 +85,37 @@ def score_table(scorer: Scorer, table: pa.Table, *, with_reasons: bool = False) 
 
 
 def direction_enum(d: int) -> Direction:
-    return Direction.UP if d > 0 else Direction.DOWN if d < 0 else Direction.FLAT
+    return Direction.UP if d > 0 else Direction.DOWN if d < 0 else Direction.EITHER
 
 
-def to_predictions(
-    *,
-    symbols: Sequence[str],
-    ts: int,
+def known(value: float) -> float | None:
+    """A measured number, or None (shown as "unknown") where nothing backs it."""
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def prediction(
     scores: Scores,
+    i: int,
+    *,
+    symbol: str,
+    ts: int,
     model_id: str,
-    cost: CostModel,
-    bid: FloatArray,
-    ask: FloatArray,
-    quote_volume_usd: FloatArray | None = None,
-    holding_s: float = 0.0,
-) -> list[PredictionSnapshot]:
-    """One tick's PredictionSnapshots, with the expected edge net of the cost model (rows
-    whose book is unusable get the gross edge minus fees only — never NaN)."""
-    net = cost.expected_net_edge_bps(
-        scores.expected_gross_bps, bid, ask, quote_volume_usd, holding_s
+    reason_codes: tuple[ReasonCode, ...],
+) -> PredictionSnapshot:
+    """Row ``i`` of a tick's scores as the PredictionSnapshot every consumer reads (the one
+    place a prediction is built)."""
+    return PredictionSnapshot(
+        symbol=symbol,
+        ts=ts,
+        p_inplay=min(1.0, max(0.0, float(scores.p[i]))),
+        raw_score=known(scores.raw[i]) or 0.0,
+        direction=direction_enum(int(scores.direction[i])),
+        direction_confidence=known(scores.confidence[i]),
+        backtest_net_edge_bps=known(scores.edge_bps[i]),
+        model_id=model_id,
+        reason_codes=reason_codes,
     )
-    fallback = scores.expected_gross_bps - 2.0 * cost.fee_bps_per_side
-    net = np.where(np.isfinite(net), net, fallback)
-    return [
-        PredictionSnapshot(
-            symbol=sym,
-            ts=ts,
-            p_inplay=float(scores.p[i]),
-            raw_score=float(scores.raw[i]),
-            direction=direction_enum(int(scores.direction[i])),
-            expected_net_edge_bps=float(net[i]),
-            model_id=model_id,
-            reason_codes=scores.reasons[i],
-        )
-        for i, sym in enumerate(symbols)
-    ]
 
 
 def reason_row_mask(n: int, reason_rows: IntArray | None) -> IntArray:

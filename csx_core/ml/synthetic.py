@@ -103,13 +103,21 @@ def noise_package(
     rounds: int = 15,
     direction_rounds: int = 10,
     training: dict[str, Any] | None = None,
+    with_edge: bool = False,
 ) -> Path:
     """A real, verified LightGBM package on the feature engine's names, fitted to noise: what
-    wiring tests and the soak need when the model's skill does not matter."""
+    wiring tests and the soak need when the model's skill does not matter. Its edge tables
+    are empty (every edge unknown: no price path backs one) unless ``with_edge``, which fits
+    a model edge table to synthetic label-policy outcomes of the same rows (+25 bps where
+    the row is in play and the called side right, −15 otherwise) and calls a direction on
+    every row (threshold 0.5), for tests of the wiring that need known edges served."""
+    import lightgbm as lgb
+
     from csx_core.features import FEATURE_NAMES, FEATURE_VERSION
     from csx_core.ml.baseline import BaselineScorer
     from csx_core.ml.calibration import Calibrator
     from csx_core.ml.costs import CostModel
+    from csx_core.ml.direction import fit_direction_call
     from csx_core.ml.lgbm import LgbmParams, train_booster
     from csx_core.ml.package import PackageContents, write_package
     from csx_core.ml.scorer import GrossMoveModel
@@ -126,6 +134,33 @@ def noise_package(
     )
     calibrator = Calibrator("platt", a=1.0, b=0.0)
     gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
+    margin = lgb.Booster(model_str=direction).predict(x[y], raw_score=True)
+    direction_call = fit_direction_call(np.asarray(margin, dtype=np.float64), up[y])
+    edge_tables = {}
+    if with_edge:
+        from csx_core.ml.direction import DirectionCall
+        from csx_core.ml.edge import EdgeTableConfig, fit_edge_table
+
+        direction_call = DirectionCall(
+            direction_call.calibrator, 0.5, {"reason": "wiring-test package: always calls"}
+        )
+        raw = np.asarray(lgb.Booster(model_str=model).predict(x, raw_score=True))
+        side, conf = direction_call.apply(
+            np.asarray(lgb.Booster(model_str=direction).predict(x, raw_score=True))
+        )
+        right = np.where(side > 0, up, ~up)
+        outcome = np.where(side == 0, np.nan, np.where(y & right, 25.0, -15.0))
+        edge_tables["model"] = fit_edge_table(
+            p=calibrator.apply(raw),
+            outcome_bps=outcome,
+            conf=conf,
+            row_block=(np.arange(rows) * 10) // rows,
+            n_blocks=10,
+            n_boot=50,
+            seed=seed,
+            ci=0.95,
+            config=EdgeTableConfig(p_bins=3, conf_bins=2, min_trades=20),
+        )
     contents = PackageContents(
         model_text=model,
         direction_text=direction,
@@ -140,6 +175,8 @@ def noise_package(
         ),
         training=training or {"data_digest": f"noise-{seed}", "labels": {"horizon_s": 60}},
         metrics={},
+        direction_call=direction_call,
+        edge_tables=edge_tables,
     )
     write_package(out, contents)
     return out

@@ -22,16 +22,25 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from csx_core.ml.backtest import BacktestConfig, BacktestReport, EvalInputs, Prediction, evaluate
+from csx_core.ml.backtest import (
+    BacktestConfig,
+    BacktestReport,
+    EvalInputs,
+    Prediction,
+    evaluate,
+    table_eval_inputs,
+)
 from csx_core.ml.baseline import BaselineScorer, BaselineSpec, fit_baseline
 from csx_core.ml.calibration import Calibrator, fit_calibrator
 from csx_core.ml.costs import CostModel
+from csx_core.ml.direction import DirectionCall, DirectionConfig, fit_direction_call
+from csx_core.ml.edge import EdgeTable
 from csx_core.ml.frame import column, feature_names, feature_version, matrix
 from csx_core.ml.labels import LabelConfig, label_features
 from csx_core.ml.lgbm import LgbmParams, LgbmScorer, TrainedLgbm, fit_lgbm
 from csx_core.ml.package import PackageContents, write_package
 from csx_core.ml.plots import write_plots
-from csx_core.ml.scorer import GrossMoveModel, Scorer
+from csx_core.ml.scorer import GrossMoveModel, Scorer, Scores
 from csx_core.ml.splits import Fold, SplitAudit, SplitConfig, audit_folds, walk_forward_folds
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,6 +58,7 @@ class TrainConfig:
     cost: CostModel = field(default_factory=CostModel)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     baseline: BaselineSpec = field(default_factory=BaselineSpec)
+    direction: DirectionConfig = field(default_factory=DirectionConfig)
     calibration: str = "platt"
     require_warm: bool = True
     overwrite: bool = False
@@ -77,8 +87,9 @@ class FittedFold:
     calibrator: Calibrator
     gross: GrossMoveModel
     baseline: BaselineScorer
+    direction: DirectionCall
 
-    def scorer(self) -> LgbmScorer:
+    def scorer(self, edge: EdgeTable | None = None) -> LgbmScorer:
         return LgbmScorer(
             model_text=self.lgbm.model_text,
             direction_text=self.lgbm.direction_text,
@@ -86,6 +97,8 @@ class FittedFold:
             names=self.lgbm.names,
             centers=self.lgbm.centers,
             gross=self.gross,
+            direction_call=self.direction,
+            edge=edge,
         )
 
 
@@ -192,9 +205,11 @@ def train_fold(
 def calibrate_fold(
     ds: Dataset, trained: TrainedFold, config: TrainConfig, x: FloatArray | None = None
 ) -> FittedFold:
-    """Calibrate on the fold's ``calib`` slice only, and fit the baseline the same way."""
+    """Calibrate on the fold's ``calib`` slice only (the in-play probability, and the
+    direction model with its abstention threshold on the slice's in-play rows), and fit the
+    baseline the same way."""
     x = ds.x if x is None else x
-    y, _, gross = _labels(ds)
+    y, up, gross = _labels(ds)
     fold = trained.fold
     uncalibrated = LgbmScorer(
         model_text=trained.lgbm.model_text,
@@ -206,6 +221,10 @@ def calibrate_fold(
         predict_threads=config.lgbm.num_threads,
     )
     raw_calib = uncalibrated.raw_score(x[fold.calib])
+    calib_inplay = fold.calib[y[fold.calib]]
+    direction = fit_direction_call(
+        uncalibrated.direction_margin(x[calib_inplay]), up[calib_inplay], config.direction
+    )
     baseline = fit_baseline(
         names=ds.names,
         x_train=x[fold.train],
@@ -223,6 +242,24 @@ def calibrate_fold(
         calibrator=fit_calibrator(raw_calib, y[fold.calib], config.calibration),
         gross=trained.gross,
         baseline=baseline,
+        direction=direction,
+    )
+
+
+def eval_inputs(ds: Dataset, idx: npt.NDArray[np.int64], labels: LabelConfig) -> EvalInputs:
+    """The rows ``idx`` of the dataset as the backtest reads them."""
+    return table_eval_inputs(ds.table.take(pa.array(idx)), labels)
+
+
+def _prediction(scores: Scores) -> Prediction:
+    return Prediction(scores.p, scores.direction, scores.confidence)
+
+
+def _concat(parts: list[Scores]) -> Prediction:
+    return Prediction(
+        np.concatenate([s.p for s in parts]),
+        np.concatenate([s.direction for s in parts]),
+        np.concatenate([s.confidence for s in parts]),
     )
 
 
@@ -231,31 +268,12 @@ def evaluate_folds(
 ) -> BacktestReport:
     """Backtest on the union of every fold's test slice (disjoint in time)."""
     x = ds.x if x is None else x
-    y, _, _ = _labels(ds)
-    rows, pm, dm, pb, db = [], [], [], [], []
     no_reasons = np.empty(0, dtype=np.int64)
-    for ff in fitted:
-        idx = ff.fold.test
-        sm = ff.scorer().score(x[idx], reason_rows=no_reasons)
-        sb = ff.baseline.score(x[idx], reason_rows=no_reasons)
-        rows.append(idx)
-        pm.append(sm.p)
-        dm.append(sm.direction)
-        pb.append(sb.p)
-        db.append(sb.direction)
-    idx = np.concatenate(rows)
-    data = EvalInputs(
-        ts=np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)[idx],
-        y=y[idx],
-        fwd_ret_bps=column(ds.table, "fwd_ret_bps")[idx],
-        cost_bps=column(ds.table, "cost_bps")[idx],
-        horizon_ns=config.labels.horizon_ns,
-    )
+    model = [ff.scorer().score(x[ff.fold.test], reason_rows=no_reasons) for ff in fitted]
+    base = [ff.baseline.score(x[ff.fold.test], reason_rows=no_reasons) for ff in fitted]
+    idx = np.concatenate([ff.fold.test for ff in fitted])
     return evaluate(
-        data,
-        Prediction(np.concatenate(pm), np.concatenate(dm)),
-        Prediction(np.concatenate(pb), np.concatenate(db)),
-        config.backtest,
+        eval_inputs(ds, idx, config.labels), _concat(model), _concat(base), config.backtest
     )
 
 
@@ -269,6 +287,7 @@ def training_info(ds: Dataset, fitted: FittedFold, config: TrainConfig) -> dict[
         "splits": asdict(config.splits),
         "lgbm": config.lgbm.to_dict(),
         "calibration": config.calibration,
+        "direction": fitted.direction.to_dict(),
         "best_iteration": fitted.lgbm.best_iteration,
         "fold": fitted.fold.index,
         "fold_boundaries_ns": list(fitted.fold.boundaries),
@@ -292,6 +311,8 @@ def package_fold(
         baseline=fitted.baseline,
         training=training_info(ds, fitted, config),
         metrics=report.to_dict(),
+        direction_call=fitted.direction,
+        edge_tables={n: EdgeTable.from_dict(t) for n, t in report.edge_tables.items()},
     )
     return write_package(out, contents, overwrite=config.overwrite)
 
@@ -341,24 +362,13 @@ def compare_with_champion(
     if tuple(champion.feature_names) != tuple(ds.names):
         raise ValueError("the champion reads different features; compare on a common set")
     x = ds.x if x is None else x
-    y, _, _ = _labels(ds)
     idx = np.concatenate([ff.fold.test for ff in fitted])
     none = np.empty(0, dtype=np.int64)
     candidate = [ff.scorer().score(x[ff.fold.test], reason_rows=none) for ff in fitted]
     served = champion.score(x[idx], reason_rows=none)
-    data = EvalInputs(
-        ts=np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)[idx],
-        y=y[idx],
-        fwd_ret_bps=column(ds.table, "fwd_ret_bps")[idx],
-        cost_bps=column(ds.table, "cost_bps")[idx],
-        horizon_ns=config.labels.horizon_ns,
-    )
     return evaluate(
-        data,
-        Prediction(
-            np.concatenate([s.p for s in candidate]),
-            np.concatenate([s.direction for s in candidate]),
-        ),
-        Prediction(served.p, served.direction),
+        eval_inputs(ds, idx, config.labels),
+        _concat(candidate),
+        _prediction(served),
         config.backtest,
     )

@@ -24,7 +24,7 @@ BoolArray = npt.NDArray[np.bool_]
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
-_DIRECTION_SIGN = {Direction.UP: 1, Direction.DOWN: -1, Direction.FLAT: 0}
+_DIRECTION_SIGN = {Direction.UP: 1, Direction.DOWN: -1, Direction.EITHER: 0, Direction.FLAT: 0}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from csx_core.features import FEATURE_INDEX, PRICE_COLUMNS, TickFrame
 from csx_core.ml.costs import CostModel
 from csx_core.ml.frame import NS_PER_S
 from csx_core.ml.labels import LabelConfig
+from csx_core.ml.policy import barrier_outcomes
 from csx_core.outcomes.extremes import ForwardExtremes, grown
 from csx_core.outcomes.predictions import PredictionBatch
 from csx_core.outcomes.window import LiveMetrics, RollingOutcomes
@@ -67,14 +68,33 @@ class ResolverConfig:
 
 
 def label_values(
-    mid: F64, fwd_high: F64, fwd_low: F64, cost_bps: F64, end_mid: F64, threshold_bps: float
+    mid: F64,
+    fwd_high: F64,
+    fwd_low: F64,
+    cost_bps: F64,
+    end_mid: F64,
+    threshold_bps: float,
+    stop_bps: float | None = None,
 ) -> dict[str, F64 | I8 | Bools]:
     """The label columns of ``label_features`` from the window extremes (same expressions,
-    same order, so the floats are identical)."""
+    same order, so the floats are identical). The label policy's outcomes need the path
+    inside the window when the label has a stop, which is not kept here: NaN then."""
     mfe_long = np.maximum((fwd_high - mid) / mid * 1e4, 0.0)
     mae_long = np.maximum((mid - fwd_low) / mid * 1e4, 0.0)
     mfe_short, mae_short = mae_long, mfe_long
     net_best = np.maximum(mfe_long, mfe_short) - cost_bps
+    fwd_ret = (end_mid - mid) / mid * 1e4
+    if stop_bps is None:
+        policy = barrier_outcomes(
+            mfe_long_bps=mfe_long,
+            mfe_short_bps=mfe_short,
+            cost_bps=cost_bps,
+            fwd_ret_bps=fwd_ret,
+            threshold_bps=threshold_bps,
+        )
+        long_bps, short_bps = policy.long_bps, policy.short_bps
+    else:
+        long_bps = short_bps = np.full(len(mid), np.nan)
     return {
         "mfe_long_bps": mfe_long,
         "mae_long_bps": mae_long,
@@ -83,8 +103,10 @@ def label_values(
         "direction": np.where(mfe_long >= mfe_short, 1, -1).astype(np.int8),
         "cost_bps": cost_bps,
         "net_best_bps": net_best,
-        "fwd_ret_bps": (end_mid - mid) / mid * 1e4,
+        "fwd_ret_bps": fwd_ret,
         "in_play": net_best > threshold_bps,
+        "policy_long_bps": long_bps,
+        "policy_short_bps": short_bps,
     }
 
 
@@ -402,7 +424,13 @@ class OutcomeResolver:
         c, jj = cols[k], j[k]
         fwd_high, fwd_low = self._ext.window(c, jj)
         lab = label_values(
-            st.mid0[c, jj], fwd_high, fwd_low, st.cost0[c, jj], mid[k], self.labels.threshold_bps
+            st.mid0[c, jj],
+            fwd_high,
+            fwd_low,
+            st.cost0[c, jj],
+            mid[k],
+            self.labels.threshold_bps,
+            self.labels.stop_bps,
         )
         out = []
         for name, r in self._roles.items():

@@ -22,9 +22,10 @@ def registered_model(
     training_dataset: Any,
     calibrated_model: Any,
     backtest_report: Any,
-) -> dg.MaterializeResult[None]:
+) -> dg.Output[str]:
     """The last fold's package as an MLflow model version, with its run's params, metrics,
-    report and plots; tagged with data digest, code version, cost and feature versions."""
+    report and plots; tagged with data digest, code version, cost and feature versions. Its
+    value is the version number, which ``champion`` gates."""
     from csx_pipelines.stages import register_package
 
     version = register_package(
@@ -35,41 +36,77 @@ def registered_model(
         backtest_report,
         _config(config, lake),
     )
-    return dg.MaterializeResult(
+    return dg.Output(
+        str(version.version),
         metadata={
             "model_name": mlflow.model_name,
             "version": version.version,
             "run_id": version.run_id,
             "tags": dg.MetadataValue.json(dict(version.tags)),
-        }
+        },
     )
 
 
-@dg.asset(group_name=GROUP, deps=[registered_model])
+@dg.asset(
+    group_name=GROUP,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "candidate_passed_its_gates",
+            asset="champion",
+            description="The version this run registered passed every promotion gate "
+            "(otherwise the champion stays where it was, and this check names the gates).",
+        )
+    ],
+)
 def champion(
     context: dg.AssetExecutionContext,
     config: PromotionConfig,
     lake: LakeResource,
     mlflow: RegistryResource,
+    registered_model: str,
     training_dataset: Any,
     calibrated_model: Any,
 ) -> dg.MaterializeResult[None]:
-    """Point ``champion`` at the newest version only if its profile's gates pass (PROD also
-    needs a paired-bootstrap win over the current champion on top-K net PnL)."""
-    from csx_pipelines.stages import promote_latest
+    """Point ``champion`` at the version this run registered, only if its profile's gates
+    pass (DEV: label-policy net bps not worse than the baseline's; PROD: positive with its CI
+    above 0 and a paired-bootstrap win over the current champion). Otherwise the champion
+    stays and the metadata says why."""
+    from csx_pipelines.stages import promote_version
 
-    outcome = promote_latest(
-        lake.root, mlflow.registry(), config.profile, training_dataset, calibrated_model
+    outcome = promote_version(
+        lake.root,
+        mlflow.registry(),
+        config.profile,
+        registered_model,
+        training_dataset,
+        calibrated_model,
     )
     gates = {g.gate: {"passed": g.passed, "detail": g.detail} for g in outcome.gates}
+    current = outcome.version if outcome.promoted else (outcome.previous or "none")
+    verdict = (
+        f"version {outcome.version} promoted to champion ({config.profile} gates passed)"
+        if outcome.promoted
+        else f"version {outcome.version} NOT promoted; the champion stays {current}. Failed: "
+        + "; ".join(f"{g.gate} ({g.detail})" for g in outcome.failed)
+    )
     if not outcome.promoted:
-        context.log.warning(f"version {outcome.version} not promoted: {outcome.failed}")
+        context.log.warning(verdict)
     return dg.MaterializeResult(
         metadata={
             "version": outcome.version,
             "promoted": outcome.promoted,
+            "champion": current,
             "previous": outcome.previous or "",
             "profile": config.profile,
+            "verdict": verdict,
             "gates": dg.MetadataValue.json(gates),
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="candidate_passed_its_gates",
+                passed=outcome.promoted,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"verdict": verdict, "gates": dg.MetadataValue.json(gates)},
+            )
+        ],
     )

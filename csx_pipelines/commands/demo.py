@@ -9,6 +9,8 @@ from csx_core.cli import Command, int_in, positive_float, positive_int
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
+    from csx_pipelines.demo import DemoSettings  # stdlib-only imports: cheap
+
     parser.add_argument("--data-dir", type=Path, default=Path("data"), help="default: data")
     parser.add_argument(
         "--symbols", type=positive_int, default=20, help="simulated symbols (default 20)"
@@ -16,10 +18,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds",
         type=positive_float,
-        default=40.0,
-        help="how long to watch the live runner before the summary",
+        default=DemoSettings.seconds,
+        help="how long to watch the live runner, once ready, before the summary",
     )
-    parser.add_argument("--speed", type=positive_float, default=20.0, help="held-out replay speed")
+    parser.add_argument(
+        "--speed",
+        type=positive_float,
+        default=DemoSettings.speed,
+        help="held-out replay speed (symbols rank once warm: an hour of event time)",
+    )
     parser.add_argument("--port", type=int_in(1, 65535), default=8080, help="live runner HTTP port")
     parser.add_argument("--exchange-port", type=int_in(1, 65535), default=9000)
     parser.add_argument(
