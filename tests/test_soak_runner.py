@@ -199,6 +199,34 @@ def test_a_short_soak_passes_the_baseline_thresholds(tmp_path: Path) -> None:
     assert record["final_metrics"]["csx_ws_rollovers_total"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_short_overload_soak_sheds_load_and_accounts_for_every_bad_frame(
+    tmp_path: Path,
+) -> None:
+    """Replay at max speed under the full fault schedule: nothing crashes, the runner sheds
+    ticks (counted) instead of ticking every second late, and every injected bad frame is
+    accounted for. The overload profile's other thresholds (tick drift p99, outages without
+    a gap entry, reconnect p99) do not all hold yet on 2 cores: the check table is printed,
+    not asserted, until they do (issue 19)."""
+    summary = run_soak(data_dir=tmp_path, minutes=1.5, profile="overload")
+    results = check_summary(summary, load_thresholds(THRESHOLDS, "overload"))
+    print(format_results(results))
+    by_name = {r.threshold.measure: r for r in results}
+    for name in ("crashes", "unhandled_exceptions", "malformed_ledger_error", "rss_growth_ratio"):
+        assert by_name[name].passed, format_results(results)
+    assert summary.ticks_skipped > 0
+    assert summary.injected_outages >= 3
+    assert summary.malformed_injected > 0
+    # the exchange's ledger is exact; what it sent and the runner never decoded is a part
+    # of the frames lost with the links it cut (in kernel buffers) or the runner closed
+    assert summary.malformed_injected == (
+        summary.malformed_sent + summary.malformed_discarded + summary.malformed_queued
+    )
+    assert summary.frames_malformed <= summary.malformed_sent
+    assert summary.malformed_sent - summary.frames_malformed <= summary.frames_lost_in_transit
+
+
 def soak_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csx soak")
     COMMANDS[0].configure(parser)

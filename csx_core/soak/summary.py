@@ -47,6 +47,12 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
     malformed_discarded: int = 0
     """Of those, the ones the exchange reports it discarded unsent (its
     ``malformed_discarded`` counter; 0 when the exchange does not count them)."""
+    malformed_sent: int = 0
+    """Injected bad frames the exchange wrote to its sockets (its ``malformed_sent``)."""
+    malformed_queued: int = 0
+    """Injected bad frames still queued in the exchange when its stats were read; its ledger
+    is exact: ``malformed_injected == malformed_sent + malformed_discarded +
+    malformed_queued`` (``malformed_ledger_error`` measures it)."""
 
     def __post_init__(self) -> None:
         require_non_negative(
@@ -78,6 +84,8 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
             "frames_lost_in_transit",
             "malformed_undelivered",
             "malformed_discarded",
+            "malformed_sent",
+            "malformed_queued",
         ):
             require(self, getattr(self, name) >= 0, name, "must be >= 0")
 
@@ -95,6 +103,18 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
             "malformed_unaccounted": float(
                 self.malformed_undelivered
                 - min(self.malformed_undelivered, self.malformed_discarded)
+            ),
+            # the exchange's ledger: every injected bad frame either sent or discarded (only
+            # meaningful when the exchange reports both counters)
+            "malformed_ledger_error": float(
+                abs(
+                    self.malformed_injected
+                    - self.malformed_sent
+                    - self.malformed_discarded
+                    - self.malformed_queued
+                )
+                if self.malformed_sent
+                else 0
             ),
         }
 

@@ -123,6 +123,17 @@ class Counters:
     frames_stalled: int = 0
     malformed_injected: int = 0
     oversized_injected: int = 0
+    malformed_sent: int = 0
+    """Injected malformed/oversized frames written to the socket's transport. The client can
+    still lose them with its link: in kernel buffers at a cut, in the transport's buffer
+    when the client resets the link, or read and discarded while the client closes."""
+    malformed_discarded: int = 0
+    """Injected malformed/oversized frames never written, or thrown away with the transport
+    buffer by a cut of this exchange (see ``outbox``)."""
+    malformed_queued: int = 0
+    """Injected malformed/oversized frames waiting to be written, at any moment
+    ``malformed_injected + oversized_injected == malformed_sent + malformed_discarded +
+    malformed_queued``."""
     slow_sends: int = 0
     lifetime_closes: int = 0
     ping_timeouts: int = 0
@@ -137,6 +148,11 @@ class Counters:
     rest_5xx: int = 0
     rest_429_storms: int = 0
     outages: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def discard_queued(self, n: int) -> None:
+        """``n`` queued bad frames will never be written."""
+        self.malformed_queued -= n
+        self.malformed_discarded += n
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -122,25 +122,36 @@ class Hub:
             if conn.closed:
                 continue
             frame = combined_frame(name, payload) if conn.combined else payload
+            # a bad frame counts as injected when it is queued or refused, never while the
+            # replay waits for space, so the exchange's ledger balances at every moment
             if faults.malformed_rate and rng.random() < faults.malformed_rate:
+                if block:
+                    await conn.outbox.wait_for_space()
                 state.counters.malformed_injected += 1
-                await self._offer(conn, frame[: max(1, len(frame) // 2)], block)
+                await self._offer(conn, frame[: max(1, len(frame) // 2)], block, bad=True)
             if faults.oversized_rate and rng.random() < faults.oversized_rate:
+                if block:
+                    await conn.outbox.wait_for_space()
                 state.counters.oversized_injected += 1
-                await self._offer(conn, self._oversized_frame(), block)
+                await self._offer(conn, self._oversized_frame(), block, bad=True)
             await self._offer(conn, frame, block)
 
-    async def _offer(self, conn: Connection, frame: bytes, block: bool) -> None:
+    async def _offer(
+        self, conn: Connection, frame: bytes, block: bool, *, bad: bool = False
+    ) -> None:
         if block:
-            await conn.outbox.put_waiting(frame)
+            await conn.outbox.put_waiting(frame, bad=bad)
+        elif conn.closed:
+            conn.outbox.refuse(bad=bad)
         elif conn.outbox.full():
+            conn.outbox.refuse(bad=bad)
             self.state.counters.slow_consumer_disconnects += 1
             _detach(conn)
             task = asyncio.create_task(close(conn, WSCloseCode.POLICY_VIOLATION, "slow consumer"))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         else:
-            conn.outbox.put(frame)
+            conn.outbox.put(frame, bad=bad)
 
     async def close_all(self, timeout_s: float = 2.0) -> None:
         """Close every connection with 1001 (shutdown); cut those that do not finish."""
@@ -151,7 +162,7 @@ class Hub:
         await asyncio.gather(*closing, return_exceptions=True)
         for conn in conns:
             if not conn.transport.is_closing():
-                conn.transport.abort()
+                _cut(conn)
 
     async def drop_all(self) -> tuple[int, int]:
         """Cut every connection without a close frame (like a network failure); returns
@@ -160,9 +171,16 @@ class Hub:
         streams = sum(len(c.streams) for c in conns)
         for conn in conns:
             conn.close_reason = "dropped"
-            _detach(conn)
-            conn.transport.abort()
+            _cut(conn)
         return len(conns), streams
+
+
+def _cut(conn: Connection) -> None:
+    """Abort the socket like a network failure; bad frames still in the transport's buffer
+    are counted as discarded first (the abort throws the buffer away)."""
+    conn.outbox.cut(conn.transport.get_write_buffer_size())
+    _detach(conn)
+    conn.transport.abort()
 
 
 def _detach(conn: Connection) -> None:
@@ -214,7 +232,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="connection lost during the handshake")
     loop = asyncio.get_running_loop()
     conn = Connection(ws=ws, route=route, combined=combined, opened_at=loop.time(),
-                      outbox=Outbox(state.config.send_queue_frames), hub=hub,
+                      outbox=Outbox(state.config.send_queue_frames, state.counters), hub=hub,
                       transport=transport)  # fmt: skip
     hub.connections.add(conn)
     conn.add_streams(streams)
@@ -254,7 +272,14 @@ async def _reader(conn: Connection, state: ExchangeState) -> None:
 
 
 async def _writer(conn: Connection, state: ExchangeState) -> None:
-    await run_writer(conn.outbox, conn.ws, conn.transport, state.faults, state.counters)
+    loop = asyncio.get_running_loop()
+
+    def stall_left_s() -> float:
+        return state.stall_until - loop.time() if state.stall_until else 0.0
+
+    await run_writer(
+        conn.outbox, conn.ws, conn.transport, state.faults, state.counters, stall_left_s
+    )
 
 
 async def _pinger(conn: Connection, state: ExchangeState) -> None:

@@ -223,4 +223,6 @@ def summarize(
         frames_lost_in_transit=max(0, frames_sent - frames_in) if frames_sent else 0,
         malformed_undelivered=max(0, malformed_injected - frames_malformed),
         malformed_discarded=int(counters.get("malformed_discarded", 0)),
+        malformed_sent=int(counters.get("malformed_sent", 0)),
+        malformed_queued=int(counters.get("malformed_queued", 0)),
     )
