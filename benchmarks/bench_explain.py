@@ -3,7 +3,9 @@
 Subject 1: ``check_explanation`` (tokenizer + unit-aware rounding match + symbol/markup checks)
 against a naive reference (regex every digit run, look it up in a set of the evidence's
 numbers printed two ways). Subject 2: ``ExplainService.request`` — the only call the live tick
-makes — with the mock explainer, as per-call latency.
+makes — with the mock explainer, as per-call latency. Subject 3: ``row_matches`` — run for
+every ranked row each tick (API and dashboard) to decide whether its explanation is still
+served — against comparing the template's rendered numbers as strings.
 """
 
 from __future__ import annotations
@@ -22,14 +24,21 @@ from csx_core.contracts import (
     ReasonCode,
     ReasonEvidence,
 )
-from csx_core.explain import check_answer, evidence_numbers, template_text
+from csx_core.explain import (
+    check_answer,
+    evidence_numbers,
+    row_matches,
+    template_output,
+    template_text,
+)
 
 EVIDENCE = LLMExplainInput(
     symbol="SOLUSDT",
     ts=1,
     p_inplay=0.41237,
     direction=Direction.UP,
-    expected_net_edge_bps=12.3,
+    direction_confidence=0.63,
+    backtest_net_edge_bps=12.3,
     reasons=(
         ReasonEvidence(code=ReasonCode.VOLUME_SURGE, feature="vol_z_5m", value=4.2137),
         ReasonEvidence(code=ReasonCode.BTC_DECOUPLING, feature="btc_corr_1h", value=0.0123),
@@ -75,7 +84,42 @@ def run(*, quick: bool) -> None:
         measure("naive digit lookup (reference)", reference, items=len(answers), repeat=3),
         "answers",
     )
+    _binding(rows=2_000 if quick else 20_000)
     asyncio.run(_request_latency(calls=2_000 if quick else 20_000))
+
+
+def _binding(*, rows: int) -> None:
+    output = template_output(EVIDENCE)
+    moved = [
+        LLMExplainInput(
+            **{
+                **{f: getattr(EVIDENCE, f) for f in EVIDENCE.__struct_fields__},
+                "p_inplay": 0.40 + 0.0001 * (i % 200),
+            }
+        )
+        for i in range(rows)
+    ]
+
+    def rendered(e: LLMExplainInput) -> tuple[str, str, str]:
+        edge = e.backtest_net_edge_bps
+        return (f"{e.p_inplay * 100:.0f}", e.direction.value, "" if edge is None else f"{edge:.1f}")
+
+    key = rendered(EVIDENCE)
+
+    def subject() -> None:
+        for row in moved:
+            row_matches(output, row)
+
+    def reference() -> None:
+        for row in moved:
+            _ = rendered(row) == key
+
+    report(
+        "explanation still matches its row (per ranked row per tick)",
+        measure("row_matches", subject, items=rows, repeat=3),
+        measure("rendered-string compare (reference)", reference, items=rows, repeat=3),
+        "rows",
+    )
 
 
 async def _request_latency(*, calls: int) -> None:

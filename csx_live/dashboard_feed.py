@@ -1,7 +1,8 @@
 """Feeds the dashboard (``csx_live.dashboard``) from the runner's ticks and live health.
 
 A tick listener: each tick it samples health (connections, frames/s, drops, malformed, tick
-p99 over the last 300 ticks, model, data age, readiness) and asks the dashboard's tracker
+p99 over the last 300 ticks, model, data age, readiness, how many symbols are warm, and the
+backtest's promise for alerts next to what resolved alerts did) and asks the dashboard's tracker
 for a new ``DashboardView`` (with the latest LLM explanation of each ranked symbol, when
 explanations are wired) and champion vs challenger live Brier / ECE / top-K hit rate in the
 health strip (when live outcomes are wired); the dashboard routes serve the latest one.
@@ -9,6 +10,7 @@ health strip (when live outcomes are wired); the dashboard routes serve the late
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -16,7 +18,7 @@ from typing import Any, Protocol
 
 from csx_core.contracts.explain import LLMExplainOutput
 from csx_live.connectors.stream import LinkStats
-from csx_live.dashboard.model import DashboardView, HealthStrip, OutcomeRow
+from csx_live.dashboard.model import DashboardView, HealthStrip, OutcomeRow, Promise, Realised
 from csx_live.dashboard.tracker import DashboardTracker
 from csx_live.runner import TickReport
 from csx_live.state import NS_PER_S, LiveState
@@ -76,6 +78,9 @@ class DashboardFeed:
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
         ready, reasons = st.readiness(now, self._fresh_s)
         age = st.data_age_s(now)
+        # getattr: the runner's warm-up counts may not exist on an older LiveState
+        warm = _optional_int(getattr(st, "warm_symbols", None))
+        universe = _optional_int(getattr(st, "scored_universe", None))
         return HealthStrip(
             ready=ready,
             not_ready_reasons=tuple(reasons),
@@ -87,9 +92,17 @@ class DashboardFeed:
             model_version=st.model.version or st.model.model_id if st.model else None,
             model_alias=st.model.alias or None if st.model else None,
             data_age_s=None if age is None else round(age, 3),
-            warming_up=st.last_tick_ns is None or (st.scored_symbols == 0 and st.model is not None),
+            warming_up=(
+                st.last_tick_ns is None
+                or (st.scored_symbols == 0 and st.model is not None)
+                or (warm == 0 and bool(universe))
+            ),
             feed_stale=age is not None and age > self._fresh_s,
             live_outcomes=self._outcome_rows(),
+            warm_symbols=warm,
+            scored_universe=universe,
+            promise=promise_view(getattr(st, "promise", None)),
+            realised=realised_view(getattr(st, "realised", None)),
         )
 
     def _outcome_rows(self) -> tuple[OutcomeRow, ...]:
@@ -120,3 +133,48 @@ class DashboardFeed:
             health=self.health(),
             universe_size=len(self._state.universe),
         )
+
+
+def _optional_int(value: object) -> int | None:
+    f = _optional_float(value)
+    return None if f is None else int(f)
+
+
+def _optional_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _interval(value: object) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    lo, hi = _optional_float(value[0]), _optional_float(value[1])
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def promise_view(promise: Mapping[str, Any] | None) -> Promise | None:
+    """``LiveState.promise`` (what the backtest promised for alerts) for the health strip;
+    missing or non-finite pieces become None ("unknown")."""
+    if promise is None:
+        return None
+    return Promise(
+        hit_rate=_optional_float(promise.get("hit_rate")),
+        hit_rate_ci=_interval(promise.get("hit_rate_ci")),
+        net_bps=_optional_float(promise.get("net_bps")),
+        net_bps_ci=_interval(promise.get("net_bps_ci")),
+        source=str(promise.get("source") or ""),
+    )
+
+
+def realised_view(realised: Mapping[str, Any] | None) -> Realised | None:
+    """``LiveState.realised`` (resolved live alerts so far) for the health strip."""
+    if realised is None:
+        return None
+    return Realised(
+        n=_optional_int(realised.get("n")) or 0,
+        hit_rate=_optional_float(realised.get("hit_rate")),
+        net_bps=_optional_float(realised.get("net_bps")),
+        diverged=bool(realised.get("diverged", False)),
+    )

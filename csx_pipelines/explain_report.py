@@ -2,9 +2,10 @@
 
 The top alerts are the test-fold rows with the highest calibrated probability (each fold's
 rows scored by that fold's calibrated model, which never saw them). Each gets the same
-evidence packet the live runner builds (``csx_core.explain``: symbol, p, direction, net edge
-from the same ``CostModel``, reason codes with their feature values, the cost breakdown) and
-a checked explanation.
+evidence packet the live runner builds (``csx_core.explain``: symbol, p, direction or "either
+way", the backtest net edge of the row's bucket from the backtest's edge table — unknown
+without one —, reason codes with their feature values, the cost breakdown from the same
+``CostModel``) and a checked explanation.
 
 Which explainer: by default the pure deterministic template
 (``csx_core.explain.template_output``), so the asset needs no network and stays
@@ -17,18 +18,19 @@ packets with the same guardrails, timeouts, retries and template fallback as liv
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 
-from csx_core.contracts import FeatureSnapshot, LLMExplainInput, PredictionSnapshot
+from csx_core.contracts import FeatureSnapshot, LLMExplainInput
 from csx_core.contracts.explain import LLMExplainOutput
 from csx_core.explain import build_evidence, reason_evidence, template_output
 from csx_core.explain.mapping import feature_for_codes
+from csx_core.explain.template import DIRECTION_WORDS, signed_bps
 from csx_core.ml.costs import CostModel, CostModelError
-from csx_core.ml.scorer import direction_enum
+from csx_core.ml.edge import EdgeTable
+from csx_core.ml.scorer import prediction as scored_prediction
 from csx_core.ml.train import Dataset, FittedFold
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -36,10 +38,18 @@ API_KEY_ENV = "ANTHROPIC_API_KEY"
 
 
 def top_alert_evidence(
-    ds: Dataset, fitted: Sequence[FittedFold], cost: CostModel, *, n: int = 5
+    ds: Dataset,
+    fitted: Sequence[FittedFold],
+    cost: CostModel,
+    *,
+    n: int = 5,
+    edge: EdgeTable | None = None,
 ) -> list[LLMExplainInput]:
     """Evidence packets of the ``n`` test-fold rows with the highest calibrated p (ties by
-    row order), best first; rows whose book cannot be priced are skipped."""
+    row order), best first; rows whose book cannot be priced are skipped. Each row's
+    backtest net edge is the one ``edge`` (the backtest's model edge table) gives its
+    probability and confidence bucket, read through the scorer like live; without a table,
+    or where its bucket has too few trades, the edge is unknown."""
     x = ds.x
     none = np.empty(0, dtype=np.int64)
     rows: list[tuple[float, int, int]] = []
@@ -61,22 +71,19 @@ def top_alert_evidence(
     for _, row, k in rows:
         if len(out) == n:
             break
-        scorer = fitted[k].scorer()
-        s = scorer.score(x[row : row + 1])
+        scorer = fitted[k].scorer(edge)
+        scores = scorer.score(x[row : row + 1])
         try:
             costs = cost.breakdown(float(bid[row]), float(ask[row]))
         except CostModelError:
             continue
-        net = float(s.expected_gross_bps[0]) - costs.total_bps
-        prediction = PredictionSnapshot(
+        prediction = scored_prediction(
+            scores,
+            0,
             symbol=symbols[row],
             ts=int(ts[row]),
-            p_inplay=min(1.0, max(0.0, float(s.p[0]))),
-            raw_score=float(s.raw[0]) if math.isfinite(s.raw[0]) else 0.0,
-            direction=direction_enum(int(s.direction[0])),
-            expected_net_edge_bps=net if math.isfinite(net) else 0.0,
             model_id=scorer.model_id,
-            reason_codes=s.reasons[0],
+            reason_codes=scores.reasons[0],
         )
         features = FeatureSnapshot(
             symbol=prediction.symbol,
@@ -136,10 +143,12 @@ def explanation_lines(
         codes = ", ".join(str(r.code) for r in e.reasons) or "none"
         text = o.text.replace("\n", " ")
         note = f"; LLM answer rejected: {o.rejected}" if o.rejected else ""
+        edge = e.backtest_net_edge_bps
+        edge_text = "unknown" if edge is None else f"{signed_bps(edge)} bps per trade"
         lines.append(
-            f"{i}. **{e.symbol}** {when} UTC — p {e.p_inplay:.3f}, {e.direction.value}, "
-            f"net edge {e.expected_net_edge_bps:.1f} bps, cost {e.costs.total_bps:.1f} bps, "
-            f"reasons: {codes}"
+            f"{i}. **{e.symbol}** {when} UTC — p {e.p_inplay:.3f}, "
+            f"{DIRECTION_WORDS[e.direction]}, backtest net edge {edge_text}, "
+            f"cost {e.costs.total_bps:.1f} bps, reasons: {codes}"
         )
         lines.append(f"   {o.status.value}: {text} _({o.source.value}{note})_")
     lines.append("")
@@ -152,9 +161,11 @@ def explain_top_alerts(
     cost: CostModel,
     *,
     n: int = 5,
+    edge: EdgeTable | None = None,
     environ: Mapping[str, str] | None = None,
     llm_settings: Mapping[str, object] | None = None,
 ) -> list[str]:
-    """Markdown lines explaining the backtest's ``n`` top alerts (see the module doc)."""
-    evidence = top_alert_evidence(ds, fitted, cost, n=n)
+    """Markdown lines explaining the backtest's ``n`` top alerts (see the module doc);
+    ``edge`` is the backtest's model edge table (``BacktestReport.edge_tables["model"]``)."""
+    evidence = top_alert_evidence(ds, fitted, cost, n=n, edge=edge)
     return explanation_lines(evidence, explain_packets(evidence, environ, llm_settings))

@@ -140,7 +140,8 @@ prediction_snapshots = st.builds(
     p_inplay=probs,
     raw_score=finite,
     direction=st.sampled_from(list(Direction)),
-    expected_net_edge_bps=finite,
+    direction_confidence=st.none() | probs,
+    backtest_net_edge_bps=st.none() | finite,
     model_id=st.text(min_size=1, max_size=30),
     reason_codes=reason_sets,
 )
@@ -185,7 +186,8 @@ explain_inputs = st.builds(
     ts=times_ns,
     p_inplay=probs,
     direction=st.sampled_from(list(Direction)),
-    expected_net_edge_bps=finite,
+    direction_confidence=st.none() | probs,
+    backtest_net_edge_bps=st.none() | finite,
     reasons=st.lists(
         st.builds(
             ReasonEvidence,
@@ -202,6 +204,10 @@ explain_outputs = st.builds(
     LLMExplainOutput,
     symbol=symbols,
     ts=times_ns,
+    p_inplay=probs,
+    direction=st.sampled_from(list(Direction)),
+    direction_confidence=st.none() | probs,
+    backtest_net_edge_bps=st.none() | finite,
     text=st.text(min_size=1, max_size=400).filter(lambda t: bool(t.strip())),
     status=st.sampled_from(list(ExplainStatus)),
     source=st.sampled_from(list(ExplainSource)),

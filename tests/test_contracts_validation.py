@@ -209,7 +209,7 @@ def test_cost_breakdown_total_must_add_up() -> None:
 
 
 def test_explanation_length_and_mark_price_optional_fields() -> None:
-    from csx_core.contracts import ExplainSource, ExplainStatus
+    from csx_core.contracts import Direction, ExplainSource, ExplainStatus
 
     with pytest.raises(ContractError) as err:
         LLMExplainOutput(
@@ -218,6 +218,9 @@ def test_explanation_length_and_mark_price_optional_fields() -> None:
             text="x" * 401,
             status=ExplainStatus.WATCH,
             source=ExplainSource.LLM,
+            p_inplay=0.5,
+            direction=Direction.UP,
+            backtest_net_edge_bps=None,
         )
     assert err.value.field == "text"
     legacy = MarkPrice.from_json(

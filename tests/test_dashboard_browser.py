@@ -15,8 +15,11 @@ from aiohttp import web
 from csx_live.dashboard import (
     AlertRow,
     DashboardView,
+    ExplanationFor,
     HealthStrip,
+    Promise,
     RankRow,
+    Realised,
     ReasonTag,
     add_dashboard_routes,
 )
@@ -29,20 +32,25 @@ EVIL = "<script>window.__pwned=1</script>"
 SURGE = ReasonTag("VOLUME_SURGE", "Volume surge")
 
 
-def row(rank: int, symbol: str, p: float, explanation: str | None = None) -> RankRow:
-    return RankRow(
-        rank=rank,
-        symbol=symbol,
-        p_inplay=p,
-        direction="UP" if rank % 2 else "DOWN",
-        expected_net_edge_bps=12.5 - rank,
-        reasons=(SURGE,),
-        explanation=explanation,
-        explanation_source="TEMPLATE",
-        time_in_top_s=30.0 * rank,
-        spark_p=(0.1, 0.2, p),
-        spark_px=(100.0, 101.0, 100.5),
-    )
+def row(
+    rank: int, symbol: str, p: float, explanation: str | None = None, **extra: object
+) -> RankRow:
+    fields: dict[str, object] = {
+        "rank": rank,
+        "symbol": symbol,
+        "p_inplay": p,
+        "direction": "UP" if rank % 2 else "DOWN",
+        "direction_confidence": 0.7,
+        "backtest_net_edge_bps": 12.5 - rank,
+        "reasons": (SURGE,),
+        "explanation": explanation,
+        "explanation_source": "TEMPLATE",
+        "time_in_top_s": 30.0 * rank,
+        "spark_p": (0.1, 0.2, p),
+        "spark_px": (100.0, 101.0, 100.5),
+    }
+    fields.update(extra)
+    return RankRow(**fields)  # type: ignore[arg-type]
 
 
 def view(ranks: tuple[RankRow, ...], ts_ms: int) -> DashboardView:
@@ -168,3 +176,69 @@ def test_empty_and_stale_states(served: tuple[str, ViewHolder]) -> None:
 
 def _fields(health: HealthStrip) -> dict[str, object]:
     return {name: getattr(health, name) for name in health.__struct_fields__}
+
+
+def test_unknown_edge_either_way_older_explanations_warmup_and_promise(
+    served: tuple[str, ViewHolder],
+) -> None:
+    url, holder = served
+    older = ExplanationFor(
+        ts_ms=1_699_999_988_000,
+        age_s=12.0,
+        p_inplay=0.43,
+        direction="DOWN",
+        backtest_net_edge_bps=None,
+        source="TEMPLATE",
+        current=False,
+    )
+    base = view(
+        (
+            row(1, "AAAUSDT", 0.82, direction="EITHER", backtest_net_edge_bps=None),
+            row(2, "BBBUSDT", 0.61, explanation_older="BBBUSDT has a 43% …", explanation_for=older),
+        ),
+        ts_ms=1_700_000_000_000,
+    )
+    health = HealthStrip(
+        **{
+            **_fields(base.health),
+            "warm_symbols": 3,
+            "scored_universe": 40,
+            "promise": Promise(
+                hit_rate=0.55, hit_rate_ci=(0.51, 0.59), net_bps=1.2, net_bps_ci=(-0.4, 2.8)
+            ),
+            "realised": Realised(n=37, hit_rate=0.41, net_bps=-2.5, diverged=True),
+        }
+    )
+    holder.current = DashboardView(
+        ts_ms=base.ts_ms, ranks=base.ranks, alerts=base.alerts, health=health, universe_size=40
+    )
+    with chromium_page() as page:
+        page.goto(url)
+        page.wait_for_selector("#ranks tbody tr:nth-child(2)")
+        edges = page.locator("#ranks tbody td.edge").all_text_contents()
+        assert edges == ["unknown", "+10.5 bps"], "null is unknown, never 0"
+        dirs = page.locator("#ranks tbody td.dir").all_text_contents()
+        assert dirs[0].endswith("either way")
+        expl = page.locator("#ranks tbody td.expl").all_text_contents()
+        assert expl[0] == ""
+        assert expl[1].startswith("older (12s ago, written for 43.0%")
+        assert "down, edge unknown): BBBUSDT has a 43%" in expl[1]
+        assert page.get_attribute("#ranks tbody tr:nth-child(2) td.expl", "class") == "expl older"
+        assert page.text_content('[data-h="warm"]') == "warming up: 3 of 40 symbols warm"
+        promise = page.text_content('[data-h="promise"]')
+        assert promise == "hit 55.0% [51.0%, 59.0%] · net +1.2 bps [\u22120.4 bps, +2.8 bps]"
+        realised = page.text_content('[data-h="realised"]')
+        assert realised == "n 37 · hit 41.0% · net \u22122.5 bps · DIVERGED from the promise"
+        holder.current = DashboardView(
+            ts_ms=base.ts_ms + 1000,
+            ranks=base.ranks,
+            alerts=base.alerts,
+            health=HealthStrip(**{**_fields(health), "promise": None, "realised": None}),
+            universe_size=40,
+        )
+        page.wait_for_function(
+            "document.querySelector('[data-h=\"promise\"]').textContent === 'unknown'"
+        )
+        assert page.text_content('[data-h="realised"]') == "unknown"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-honest-numbers.png"))

@@ -48,7 +48,7 @@ def make_evidence(**overrides: object) -> LLMExplainInput:
         "ts": 1_700_000_000_000_000_000,
         "p_inplay": 0.41237,
         "direction": Direction.UP,
-        "expected_net_edge_bps": 12.3,
+        "backtest_net_edge_bps": 12.3,
         "reasons": (
             ReasonEvidence(code=ReasonCode.VOLUME_SURGE, feature="vol_z_5m", value=4.2137),
             ReasonEvidence(code=ReasonCode.BTC_DECOUPLING, feature="btc_corr_1h", value=0.0123),
@@ -216,7 +216,8 @@ def test_prompt_carries_only_the_evidence(evidence: LLMExplainInput) -> None:
         "symbol",
         "p_inplay",
         "direction",
-        "expected_net_edge_bps",
+        "direction_confidence",
+        "backtest_net_edge_bps",
         "reasons",
         "costs_bps",
     }
@@ -232,7 +233,14 @@ def test_prompt_carries_only_the_evidence(evidence: LLMExplainInput) -> None:
         ({"p_inplay": 0.8}, ExplainStatus.IN_PLAY),
         ({"p_inplay": 0.4}, ExplainStatus.WATCH),
         ({"p_inplay": 0.1}, ExplainStatus.FADING),
-        ({"p_inplay": 0.9, "expected_net_edge_bps": -1.0}, ExplainStatus.NOT_TRADABLE),
+        ({"p_inplay": 0.9, "backtest_net_edge_bps": -1.0}, ExplainStatus.NOT_TRADABLE),
+        ({"p_inplay": 0.9, "backtest_net_edge_bps": 0.0}, ExplainStatus.NOT_TRADABLE),
+        # an unknown edge is not a bad edge: the probability decides
+        ({"p_inplay": 0.9, "backtest_net_edge_bps": None}, ExplainStatus.IN_PLAY),
+        (
+            {"p_inplay": 0.9, "direction": Direction.EITHER, "backtest_net_edge_bps": None},
+            ExplainStatus.IN_PLAY,
+        ),
         (
             {
                 "p_inplay": 0.9,
@@ -273,7 +281,8 @@ def evidences(draw: st.DrawFn) -> LLMExplainInput:
         ts=draw(st.integers(0, 2**62)),
         p_inplay=draw(st.floats(0, 1)),
         direction=draw(st.sampled_from(list(Direction))),
-        expected_net_edge_bps=draw(st.floats(-500, 500)),
+        direction_confidence=draw(st.none() | st.floats(0.5, 1)),
+        backtest_net_edge_bps=draw(st.none() | st.floats(-500, 500)),
         reasons=tuple(
             ReasonEvidence(code=c, feature=n, value=draw(values))
             for c, n in zip(codes, names, strict=True)
@@ -353,7 +362,8 @@ def test_build_evidence_takes_only_finite_mapped_features() -> None:
         p_inplay=0.7,
         raw_score=1.0,
         direction=Direction.UP,
-        expected_net_edge_bps=3.0,
+        direction_confidence=0.64,
+        backtest_net_edge_bps=3.0,
         model_id="m1",
         reason_codes=(ReasonCode.WIDE_SPREAD, ReasonCode.VOLUME_SURGE, ReasonCode.LARGE_TRADE),
     )
@@ -362,6 +372,11 @@ def test_build_evidence_takes_only_finite_mapped_features() -> None:
     assert [(r.code, r.value) for r in reasons] == [(ReasonCode.VOLUME_SURGE, 4.2)]
     ev = build_evidence(prediction, reasons, make_evidence().costs)
     assert (ev.symbol, ev.ts, ev.p_inplay, ev.reasons) == ("SOLUSDT", 5, 0.7, reasons)
+    assert (ev.direction, ev.direction_confidence, ev.backtest_net_edge_bps) == (
+        Direction.UP,
+        0.64,
+        3.0,
+    )
 
 
 def test_cache_expires_and_is_bounded(evidence: LLMExplainInput) -> None:
@@ -386,3 +401,92 @@ def test_the_checks_never_raise_on_garbage(raw: str, text: str) -> None:
     evidence = make_evidence()
     assert check_answer(evidence, raw).rejection is not None or raw.strip().startswith(("{", "`"))
     check_explanation(evidence, "WATCH", text)
+
+
+# -- the backtest edge, "either way" and direction words ----------------------------------------
+def test_an_unknown_edge_is_said_and_no_edge_number_may_be_stated() -> None:
+    ev = make_evidence(backtest_net_edge_bps=None)
+    text = template_text(ev)
+    assert "backtest net edge unknown" in text
+    assert "12.3" not in text
+    assert check_explanation(ev, "WATCH", text).ok
+    verdict = check_explanation(ev, "WATCH", "SOLUSDT has an edge of 12.3 bps.")
+    assert (verdict.rejection, verdict.detail) == (Rejection.NEW_NUMBER, "12.3 bps")
+    assert check_explanation(ev, "WATCH", "SOLUSDT has an edge of 0.0 bps.").rejection is (
+        Rejection.NEW_NUMBER
+    ), "unknown is never shown as 0"
+    packet = json.loads(build_prompt(ev).user.split("\n", 1)[1])
+    assert packet["backtest_net_edge_bps"] == "unknown"
+    assert packet["direction_confidence"] == "unknown"
+
+
+def test_a_known_edge_is_written_with_its_sign_per_trade_after_costs() -> None:
+    ev = make_evidence(backtest_net_edge_bps=-3.24)
+    text = template_text(ev)
+    assert "backtest net edge of \u22123.2 bps per trade after 5.4 bps of costs" in text
+    assert template_status(ev) is ExplainStatus.NOT_TRADABLE
+    assert "+12.3 bps per trade" in template_text(make_evidence())
+
+
+@pytest.mark.parametrize(
+    ("direction", "words"),
+    [
+        (Direction.UP, "direction upward"),
+        (Direction.DOWN, "direction downward"),
+        (Direction.EITHER, "direction either way"),
+        (Direction.FLAT, "direction either way"),
+    ],
+)
+def test_the_template_names_the_direction_or_either_way(direction: Direction, words: str) -> None:
+    assert words in template_text(make_evidence(direction=direction, backtest_net_edge_bps=None))
+
+
+@pytest.mark.parametrize(
+    ("direction", "text", "offender"),
+    [
+        (Direction.UP, "SOLUSDT leans bearish on volume.", "bearish"),
+        (Direction.DOWN, "SOLUSDT could break upward.", "upward"),
+        (Direction.EITHER, "SOLUSDT is likely to move downward.", "downward"),
+        (Direction.EITHER, "SOLUSDT has upside.", "upside"),
+    ],
+)
+def test_a_side_the_packet_does_not_call_is_rejected(
+    direction: Direction, text: str, offender: str
+) -> None:
+    verdict = check_explanation(make_evidence(direction=direction), "WATCH", text)
+    assert (verdict.rejection, verdict.detail) == (Rejection.WRONG_DIRECTION, offender)
+
+
+@pytest.mark.parametrize(
+    ("direction", "text"),
+    [
+        (Direction.UP, "SOLUSDT is picking up volume and leans upward."),
+        (Direction.DOWN, "SOLUSDT leans downward."),
+        (Direction.EITHER, "SOLUSDT could break upward or downward: either way."),
+        (Direction.EITHER, "SOLUSDT could move either way."),
+    ],
+)
+def test_the_called_side_or_both_sides_pass(direction: Direction, text: str) -> None:
+    assert check_explanation(make_evidence(direction=direction), "WATCH", text).ok
+
+
+def test_the_direction_confidence_is_a_number_of_the_packet_only_when_known() -> None:
+    with_conf = make_evidence(direction_confidence=0.6317)
+    assert check_explanation(with_conf, "WATCH", "SOLUSDT leans upward at 63% confidence.").ok
+    verdict = check_explanation(make_evidence(), "WATCH", "SOLUSDT, 63% confidence.")
+    assert verdict.rejection is Rejection.NEW_NUMBER
+
+
+@given(ev=evidences())
+def test_every_output_carries_the_tick_and_numbers_it_was_written_for(
+    ev: LLMExplainInput,
+) -> None:
+    for out in (template_output(ev), guard(ev, json.dumps({"status": "WATCH", "text": "x."}))[0]):
+        assert (out.symbol, out.ts, out.p_inplay, out.direction) == (
+            ev.symbol,
+            ev.ts,
+            ev.p_inplay,
+            ev.direction,
+        )
+        assert out.backtest_net_edge_bps == ev.backtest_net_edge_bps
+        assert out.direction_confidence == ev.direction_confidence

@@ -129,3 +129,33 @@ def test_the_module_keeps_csx_live_out_of_the_default_path(tmp_path: Path) -> No
         env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+def test_the_edge_is_the_backtest_tables_and_unknown_without_one(trained: Trained) -> None:
+    from csx_core.contracts import Direction
+    from csx_core.ml.edge import EdgeTable
+
+    ds, fitted, config = trained
+    table = EdgeTable(
+        p_edges=(0.0, 1.0),
+        conf_edges=(0.0, 1.0),
+        mean_bps=((-3.2,),),
+        ci_low=((-5.0,),),
+        ci_high=((-1.0,),),
+        trades=((100,),),
+        min_trades=30,
+    )
+    with_table = top_alert_evidence(ds, fitted, config.cost, n=5, edge=table)
+    without = top_alert_evidence(ds, fitted, config.cost, n=5)
+    assert [e.symbol for e in with_table] == [e.symbol for e in without]
+    assert all(e.backtest_net_edge_bps is None for e in without), "no table: unknown, never 0"
+    assert any(e.backtest_net_edge_bps is not None for e in with_table), "some rows call a side"
+    for e in with_table:
+        called = e.direction in (Direction.UP, Direction.DOWN)
+        assert e.backtest_net_edge_bps == (-3.2 if called else None)
+    lines = explanation_lines(with_table, explain_packets(with_table, {}))
+    items = [line for line in lines if line[:2] in {"1.", "2.", "3.", "4.", "5."}]
+    for e, item in zip(with_table, items, strict=True):
+        expected = "unknown" if e.backtest_net_edge_bps is None else "\u22123.2 bps per trade"
+        assert f"backtest net edge {expected}" in item
+    assert all("net edge 0.0" not in line for line in lines)

@@ -8,24 +8,34 @@ champion and a shadow challenger, and checks ranks, /metrics and /api/outcomes t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
+import msgspec
+import numpy as np
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from csx_core.contracts import LLMExplainInput, LLMExplainOutput, ReasonCode
+from csx_core.contracts import LLMExplainInput, LLMExplainOutput, MarketEvent, ReasonCode
 from csx_core.explain import check_explanation
 from csx_core.explain.mapping import feature_for_codes
 from csx_core.features import FEATURE_NAMES, PRICE_COLUMNS
 from csx_core.ml.package import PackagedScorer, load_package
+from csx_core.ml.scorer import Scores
+from csx_core.ranking.alerts import AlertConfig, Alerter
+from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.reasons import DEFAULT_RULES, ReasonMapper, match_rule
+from csx_core.ranking.tick import TickPipeline
 from csx_live.app import build_live
 from csx_live.config import LiveSettings, load_settings
+from csx_live.dashboard import HealthStrip
+from csx_live.dashboard.tracker import DashboardTracker
 from csx_live.explain_wiring import LiveExplain
 from csx_live.llm import ExplainService, MockExplainer
 from csx_live.model import LoadedModel
@@ -111,6 +121,19 @@ def test_the_first_listed_feature_wins_so_the_models_own_names_come_first() -> N
 # -- the listener on a scoring runner ------------------------------------------------------------
 
 
+async def process_tick_by_tick(
+    runner: Runner, explain: LiveExplain, events: list[MarketEvent], reports: list[TickReport]
+) -> None:
+    """Feed events one by one and, after each tick, let the explainer answer (a mock answers
+    within the tick interval, as it would live)."""
+    for event in events:
+        before = len(reports)
+        runner.process([event])
+        if len(reports) != before:
+            await eventually(lambda: explain.service.pending == 0)
+            await asyncio.sleep(0)
+
+
 def explained_runner(
     champion: PackagedScorer, explainer: Recording | Stuck
 ) -> tuple[Runner, LiveExplain, list[TickReport]]:
@@ -128,13 +151,9 @@ async def test_packets_come_from_the_ranking_tick_and_answers_reach_the_ranks(
 ) -> None:
     recording = Recording()
     runner, explain, reports = explained_runner(champion, recording)
-    events = stream(12)
     async with explain.service:
-        runner.process(events[: len(events) // 2])
-        await eventually(lambda: explain.service.pending == 0 and len(recording.seen) >= 2)
-        runner.process(events[len(events) // 2 :])
-        await eventually(lambda: explain.service.pending == 0)
-    assert explain.counts.requested == len(recording.seen) >= 2
+        await process_tick_by_tick(runner, explain, stream(12), reports)
+    assert explain.counts.requested >= len(recording.seen) >= 2, "the rest were cache hits"
     entered = {p.symbol for r in reports for p in (*r.ranked, *r.alerts)}
     entered_codes = {
         s: {
@@ -163,8 +182,9 @@ async def test_packets_come_from_the_ranking_tick_and_answers_reach_the_ranks(
         )
     rows = runner.state.ranks
     assert rows
-    assert all(r["explanation"] for r in rows), rows
+    assert all(r["explanation"] for r in rows), "this model's rows do not move: all current"
     assert {r["explanation_source"] for r in rows} == {"TEMPLATE"}
+    assert all(r["explanation_for"]["current"] for r in rows)
 
 
 async def test_the_packet_carries_this_ticks_feature_values_and_book_costs(
@@ -192,7 +212,9 @@ async def test_the_packet_carries_this_ticks_feature_values_and_book_costs(
     bid = frame.prices[i, PRICE_COLUMNS.index("px_bid")]
     ask = frame.prices[i, PRICE_COLUMNS.index("px_ask")]
     assert evidence.costs == champion.cost.breakdown(float(bid), float(ask))
-    assert evidence.expected_net_edge_bps == prediction.expected_net_edge_bps
+    assert evidence.backtest_net_edge_bps == prediction.backtest_net_edge_bps
+    assert evidence.direction_confidence == prediction.direction_confidence
+    assert evidence.direction is prediction.direction
     stale = forced.__class__(
         **{**{f: getattr(forced, f) for f in forced.__struct_fields__}, "ts": 0}
     )
@@ -245,9 +267,11 @@ async def live(
 
         return load
 
+    # Symbols are ranked only once warm (an hour of event time): replay the hour of history
+    # fast, so warm-up takes ~13 s and each later pass keeps them warm.
     exchange = FakeExchange(
         ListSource(market_events(seconds=40)),
-        ExchangeConfig(host="127.0.0.1", port=0, speed=1.0, loop=True),
+        ExchangeConfig(host="127.0.0.1", port=0, speed=300.0, loop=True),
     )
     async with exchange:
         settings = load_settings(
@@ -261,6 +285,7 @@ async def live(
                 "sink_dir": str(tmp_path / "live"),
                 "challenger_source": str(tmp_path / "chal"),
                 "outcome_refresh_s": 0.2,
+                "graceful_timeout_s": 5.0,
             },
         )
         parts = build_live(
@@ -276,7 +301,7 @@ async def live(
             async with aiohttp.ClientSession() as http:
                 yield f"http://127.0.0.1:{runner.addresses[0][1]}", http
         finally:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(20):
                 await runner.cleanup()
 
 
@@ -292,7 +317,7 @@ async def test_live_ranks_explanations_and_outcomes_end_to_end(
 
     got: dict[str, object] = {}
 
-    async def poll(path: str, ok: Callable[[object], bool], within_s: float = 20.0) -> None:
+    async def poll(path: str, ok: Callable[[object], bool], within_s: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
         while True:
@@ -303,8 +328,16 @@ async def test_live_ranks_explanations_and_outcomes_end_to_end(
             await asyncio.sleep(0.1)
 
     def explained(body: object) -> bool:
+        """Every row explained (current, or marked older) and none misstated by its text."""
         ranks = body["ranks"] if isinstance(body, dict) else []
-        return bool(ranks) and all(r.get("explanation") for r in ranks)
+        for r in ranks:
+            if r.get("explanation"):
+                edge = r.get("backtest_net_edge_bps")
+                assert contradiction(r["explanation"], r["p_inplay"], r["direction"], edge) is None
+        return bool(ranks) and all(
+            r.get("explanation") or (r.get("explanation_older") and r["explanation_for"])
+            for r in ranks
+        )
 
     await poll("/api/ranks", explained)
     await poll("/api/dashboard", explained)
@@ -373,3 +406,158 @@ async def test_an_api_key_in_the_environment_selects_the_anthropic_explainer(
     await service.aclose()
     without = load_settings(env={}, overrides={"sink_dir": str(tmp_path)})
     assert isinstance(make_explain_service(without, CollectorRegistry())._explainer, MockExplainer)
+
+
+# -- explanations bound to their tick --------------------------------------------------------------
+
+_STATED_P = re.compile(r"has a (\d+)% in-play probability")
+_STATED_DIR = re.compile(r"direction (upward|downward|either way)")
+_STATED_EDGE = re.compile(r"backtest net edge (?:of ([+\u2212]\d+\.\d) bps|unknown)")
+_WORD_OF = {"UP": "upward", "DOWN": "downward", "EITHER": "either way"}
+
+
+def contradiction(text: str, p: float, direction: str, edge: float | None) -> str | None:
+    """Independently of the binding rule: what the template text states that the row does
+    not (its whole-percent probability, its direction word, its edge at 0.1 bps)."""
+    stated_p, stated_dir, stated_edge = (
+        _STATED_P.search(text),
+        _STATED_DIR.search(text),
+        _STATED_EDGE.search(text),
+    )
+    assert stated_p, text
+    assert stated_dir, text
+    assert stated_edge, text
+    if abs(100 * p - int(stated_p[1])) > 0.5 + 1e-9:
+        return f"text {stated_p[1]}% vs row {100 * p:.2f}%"
+    if stated_dir[1] != _WORD_OF[direction]:
+        return f"text {stated_dir[1]} vs row {direction}"
+    if (stated_edge[1] is None) != (edge is None):
+        return f"text edge {stated_edge[0]} vs row {edge}"
+    if edge is not None and abs(edge - float(stated_edge[1].replace("\u2212", "-"))) > 0.05 + 1e-9:
+        return f"text edge {stated_edge[1]} vs row {edge}"
+    return None
+
+
+class Drifting:
+    """The champion, with its rows' probability, direction and edge moved every third tick
+    (the tiny noise model's own scores hardly move): a row changes materially while its
+    explanation is in flight, as a real one does."""
+
+    def __init__(self, inner: PackagedScorer) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.inner.feature_names
+
+    def reasons(self, x: np.ndarray) -> list[tuple[ReasonCode, ...]]:
+        return self.inner.reasons(x)
+
+    def score(self, x: np.ndarray, *, reason_rows: np.ndarray | None = None) -> Scores:
+        base = self.inner.score(x, reason_rows=reason_rows)
+        phase = self.calls // 3
+        self.calls += 1
+        rows = np.arange(len(x))
+        direction = np.array([(1, -1, 0)[(phase + i) % 3] for i in rows], dtype=np.int8)
+        edge = np.where(direction != 0, ((phase + rows) % 7) - 3.15, np.nan)
+        return dataclasses.replace(
+            base,
+            p=0.2 + 0.6 * (((phase * 7 + rows * 3) % 10) / 10.0),
+            direction=direction,
+            edge_bps=edge,
+        )
+
+
+async def test_no_served_explanation_states_other_numbers_than_its_row_at_that_tick(
+    champion: PackagedScorer,
+) -> None:
+    """Over a live run (runner, scorer, explainer, API rows, dashboard), at every tick: an
+    explanation served as the row's states the row's probability, direction and edge; one
+    that no longer does is served only as older, with the numbers it was written for."""
+    drifting = Drifting(champion)
+    runner, state = scoring_runner(champion)
+    runner.use_pipeline(
+        TickPipeline(
+            drifting,  # type: ignore[arg-type]
+            Ranker(RankerConfig(k=2)),
+            Alerter(AlertConfig(threshold=0.01, cooldown_s=1)),
+        ),
+        champion.cost,
+    )
+    service = ExplainService(Recording(), registry=CollectorRegistry())
+    explain = LiveExplain(service, state=state, last_tick=lambda: runner.last_tick)
+    explain.use_model(champion.cost, champion.feature_names)
+    tracker = DashboardTracker()
+    health = HealthStrip(
+        ready=True, connections=1, frames_per_s=1, dropped_total=0, malformed_total=0,
+        tick_p99_ms=1,
+    )  # fmt: skip
+    served: list[tuple[str, dict[str, object]]] = []
+
+    def serve(report: TickReport) -> None:
+        served.extend(("api", dict(row)) for row in state.ranks)
+        view = tracker.update(
+            report.ts,
+            report.ranked,
+            prices=report.prices,
+            explanations=explain.explanations(p.symbol for p in report.ranked),
+            health=health,
+        )
+        served.extend(("dashboard", msgspec.to_builtins(row)) for row in view.ranks)
+
+    reports: list[TickReport] = []
+    runner.tick_listeners.extend([explain.on_tick, serve, reports.append])
+    async with service:
+        await process_tick_by_tick(runner, explain, stream(12), reports)
+    current = [(where, r) for where, r in served if r["explanation"]]
+    older = [(where, r) for where, r in served if r["explanation_older"]]
+    for where, row in current:
+        why = contradiction(
+            str(row["explanation"]),
+            float(row["p_inplay"]),  # type: ignore[arg-type]
+            str(row["direction"]),
+            row["backtest_net_edge_bps"],  # type: ignore[arg-type]
+        )
+        assert why is None, (where, why, row)
+        written = row["explanation_for"]
+        assert isinstance(written, dict)
+        assert written["current"] is True
+    for where, row in older:
+        written = row["explanation_for"]
+        assert isinstance(written, dict)
+        assert written["current"] is False, (where, row)
+        assert row["explanation"] is None
+        assert row["explanation_source"] is None
+        assert written["age_s"] > 0, "an older explanation is from an earlier tick"
+        why = contradiction(
+            str(row["explanation_older"]),
+            float(row["p_inplay"]),  # type: ignore[arg-type]
+            str(row["direction"]),
+            row["backtest_net_edge_bps"],  # type: ignore[arg-type]
+        )
+        assert why is not None, ("an older explanation that still holds", where, row)
+        assert (
+            contradiction(
+                str(row["explanation_older"]),
+                float(written["p_inplay"]),
+                str(written["direction"]),
+                written["backtest_net_edge_bps"],
+            )
+            is None
+        ), "its own numbers are the ones it states"
+    moved = {(p.symbol, round(p.p_inplay, 3)) for r in reports for p in r.ranked}
+    assert len(moved) >= 6, "the rows changed materially during the run"
+    # one event can release several ticks before the explainer runs, and a new request
+    # waits refresh_min_s: a row is current on part of its ticks, never misstated on any
+    assert len(current) >= 10, (len(current), len(served))
+    assert older, "a row that moved was shown with its older explanation, marked"
+    assert explain.counts.requested > len({s for s, _ in moved}), "re-asked on material change"
+    print(
+        f"\nserved rows {len(served)}: current {len(current)}, older {len(older)}, "
+        f"none {len(served) - len(current) - len(older)}; requests {explain.counts.requested}"
+    )

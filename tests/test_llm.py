@@ -48,7 +48,7 @@ def make_evidence(symbol: str = "SOLUSDT", ts: int = 1_000, **overrides: object)
         "ts": ts,
         "p_inplay": 0.72,
         "direction": Direction.UP,
-        "expected_net_edge_bps": 12.3,
+        "backtest_net_edge_bps": 12.3,
         "reasons": (
             ReasonEvidence(code=ReasonCode.VOLUME_SURGE, feature="vol_z_5m", value=4.2),
             ReasonEvidence(code=ReasonCode.TAKER_BUY_PRESSURE, feature="taker_buy_1m", value=0.68),
@@ -337,20 +337,42 @@ async def test_persistent_5xx_opens_the_breaker_and_a_probe_closes_it(
     assert h.metric("csx_llm_breaker_state") == 0
 
 
-async def test_cache_serves_the_same_symbol_and_reasons_until_the_ttl(
+async def test_cache_serves_the_same_symbol_and_reasons_while_the_answer_matches(
     fake_api: FakeAnthropic, harness: MakeHarness
 ) -> None:
     h = await harness(cache_ttl_s=60.0)
     first = await h.service.explain(make_evidence(ts=1))
-    second = await h.service.explain(make_evidence(ts=2, p_inplay=0.73))
-    assert second == first, "same (symbol, reasons): cached answer, its ts kept"
+    second = await h.service.explain(make_evidence(ts=2, p_inplay=0.7249))
+    assert second == first, "its '72%' still holds: cached answer, its ts and numbers kept"
+    assert (second.ts, second.p_inplay) == (1, 0.72)
     assert len(fake_api.requests) == 1
-    await h.service.explain(make_evidence(ts=3, reasons=()))
-    assert len(fake_api.requests) == 2, "a different reason set is a different key"
+    moved = await h.service.explain(make_evidence(ts=3, p_inplay=0.73))
+    assert len(fake_api.requests) == 2, "the cached 72% would misstate a 73% packet"
+    assert (moved.ts, moved.p_inplay) == (3, 0.73)
+    await h.service.explain(make_evidence(ts=4, reasons=()))
+    assert len(fake_api.requests) == 3, "a different reason set is a different key"
     h.clock.now += 60.0
-    await h.service.explain(make_evidence(ts=4))
-    assert len(fake_api.requests) == 3
+    await h.service.explain(make_evidence(ts=5, p_inplay=0.73))
+    assert len(fake_api.requests) == 4
     assert h.metric("csx_llm_cache_lookups_total", result="hit") == 1
+
+
+async def test_a_cache_hit_answering_a_newer_request_replaces_a_newer_fallback(
+    fake_api: FakeAnthropic, harness: MakeHarness
+) -> None:
+    """The live latest is the answer to the newest request, even when that answer is a
+    cached one written for an older tick."""
+    h = await harness(cache_ttl_s=60.0)
+    cached = await h.service.explain(make_evidence(ts=1))
+    await h.service.start()
+    fake_api.default = Reply(status=400)
+    assert h.service.request(make_evidence(ts=5, p_inplay=0.9)) is RequestOutcome.QUEUED
+    await eventually(lambda: h.service.latest("SOLUSDT") is not None)
+    fallback = h.service.latest("SOLUSDT")
+    assert fallback is not None
+    assert (fallback.ts, fallback.source) == (5, ExplainSource.TEMPLATE)
+    assert h.service.request(make_evidence(ts=9)) is RequestOutcome.CACHED
+    assert h.service.latest("SOLUSDT") == cached, "ts 1, but it answers the ts-9 request"
 
 
 async def test_concurrency_is_capped(fake_api: FakeAnthropic, harness: MakeHarness) -> None:

@@ -1,7 +1,9 @@
 """The LLM's evidence packet and its checked answer.
 
 The packet holds only numbers the system computed; the guardrails reject any explanation
-that mentions a number not in it.
+that mentions a number not in it. The answer records the tick and the numbers it was written
+for (``ts``, ``p_inplay``, ``direction``, ``backtest_net_edge_bps``), so a reader can tell
+whether it still describes a row (``csx_core.explain.binding``).
 """
 
 from __future__ import annotations
@@ -72,12 +74,18 @@ class CostBreakdown(Contract, frozen=True, kw_only=True):
 
 
 class LLMExplainInput(Contract, frozen=True, kw_only=True):
-    SCHEMA_VERSION: ClassVar[int] = 1
+    """One prediction's evidence. ``backtest_net_edge_bps`` is the edge the backtest measured
+    per trade for rows like this one (``csx_core.ml.edge``), None when unknown (no direction
+    called, or too few trades backing its bucket): never a number the packet shows then.
+    ``direction_confidence`` is the calibrated probability of the called side (None: none)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     symbol: str
     ts: int
     p_inplay: float
     direction: Direction
-    expected_net_edge_bps: float
+    direction_confidence: float | None = None
+    backtest_net_edge_bps: float | None
     reasons: tuple[ReasonEvidence, ...]
     costs: CostBreakdown
 
@@ -85,7 +93,10 @@ class LLMExplainInput(Contract, frozen=True, kw_only=True):
         require_symbol(self)
         require(self, self.ts >= 0, "ts", f"must be >= 0 ns, got {self.ts}")
         require_probability(self, "p_inplay")
-        require_finite(self, "expected_net_edge_bps")
+        if self.backtest_net_edge_bps is not None:
+            require_finite(self, "backtest_net_edge_bps")
+        if self.direction_confidence is not None:
+            require_probability(self, "direction_confidence")
         require(
             self,
             len(self.reasons) <= MAX_REASONS,
@@ -95,12 +106,18 @@ class LLMExplainInput(Contract, frozen=True, kw_only=True):
 
 
 class LLMExplainOutput(Contract, frozen=True, kw_only=True):
-    """A checked explanation. ``rejected`` says why an LLM answer was discarded (the text is
-    then the template's)."""
+    """A checked explanation, bound to what it was written for: the tick ``ts`` (ns) and the
+    packet's ``p_inplay``, ``direction``, ``direction_confidence`` and
+    ``backtest_net_edge_bps`` (None: unknown).
+    ``rejected`` says why an LLM answer was discarded (the text is then the template's)."""
 
-    SCHEMA_VERSION: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 2
     symbol: str
     ts: int
+    p_inplay: float
+    direction: Direction
+    direction_confidence: float | None = None
+    backtest_net_edge_bps: float | None
     text: str
     status: ExplainStatus
     source: ExplainSource
@@ -109,6 +126,11 @@ class LLMExplainOutput(Contract, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         require_symbol(self)
         require(self, self.ts >= 0, "ts", f"must be >= 0 ns, got {self.ts}")
+        require_probability(self, "p_inplay")
+        if self.backtest_net_edge_bps is not None:
+            require_finite(self, "backtest_net_edge_bps")
+        if self.direction_confidence is not None:
+            require_probability(self, "direction_confidence")
         require(self, bool(self.text.strip()), "text", "must not be empty")
         require(
             self,

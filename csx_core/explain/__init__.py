@@ -3,6 +3,7 @@
 Pure: no SDK, no clock, no environment. The async explainers live in ``csx_live.llm``.
 """
 
+from csx_core.explain.binding import explanation_matches, row_matches, same_direction
 from csx_core.explain.cache import CacheKey, TTLCache, cache_key
 from csx_core.explain.evidence import build_evidence, reason_evidence
 from csx_core.explain.guardrails import (
@@ -32,6 +33,7 @@ from csx_core.explain.template import (
     template_output,
     template_status,
     template_text,
+    written_for,
 )
 
 __all__ = [
@@ -56,12 +58,16 @@ __all__ = [
     "evidence_json",
     "evidence_numbers",
     "evidence_windows",
+    "explanation_matches",
     "format_value",
     "guard",
     "parse_answer",
     "reason_evidence",
+    "row_matches",
+    "same_direction",
     "template_output",
     "template_status",
     "template_text",
     "tokenize",
+    "written_for",
 ]

@@ -1,8 +1,9 @@
 """A bounded TTL cache for explanations keyed by (symbol, reason set); the clock is injected.
 
-The key ignores the numbers on purpose: while a symbol keeps the same reasons, one
-explanation per TTL is enough, and the cached output keeps the ``ts`` of the evidence it
-describes so a reader can tell how old its numbers are.
+The key ignores the numbers on purpose: a cached output is reused only for a packet it still
+matches (``csx_core.explain.binding``: the same direction, and the probability and edge as its
+text renders them), which the caller checks on a hit; the output keeps the ``ts`` and the
+numbers of the evidence it was written for, so a reader can tell how old it is.
 """
 
 from __future__ import annotations

@@ -45,13 +45,15 @@ def build_evidence(
     reasons: tuple[ReasonEvidence, ...],
     costs: CostBreakdown,
 ) -> LLMExplainInput:
-    """The packet for one prediction: symbol, probability, direction, net edge, reasons, costs."""
+    """The packet for one prediction: symbol, probability, direction (and its confidence), the
+    backtest net edge (None stays None: unknown), reasons, costs."""
     return LLMExplainInput(
         symbol=prediction.symbol,
         ts=prediction.ts,
         p_inplay=prediction.p_inplay,
         direction=prediction.direction,
-        expected_net_edge_bps=prediction.expected_net_edge_bps,
+        direction_confidence=prediction.direction_confidence,
+        backtest_net_edge_bps=prediction.backtest_net_edge_bps,
         reasons=reasons[:MAX_REASONS],
         costs=costs,
     )

@@ -2,8 +2,10 @@
 
 Order of checks (the first failure is the reason counted): the answer parses, the text is not
 empty, the status is one of :class:`ExplainStatus`, the length and sentence limits hold, there
-is no markup, no other instrument is named, and no number is new (see
-:mod:`csx_core.explain.numbers` for what a number is and when it matches).
+is no markup, no other instrument is named, no number is new (see
+:mod:`csx_core.explain.numbers` for what a number is and when it matches), and the text does
+not call a direction the packet does not (an UP row is never "downward"; an EITHER row names
+neither side alone).
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from csx_core.contracts.explain import (
     LLMExplainInput,
     LLMExplainOutput,
 )
+from csx_core.contracts.snapshots import Direction
 from csx_core.explain.numbers import first_new_number
 from csx_core.explain.prompt import AnswerFormatError, parse_answer
-from csx_core.explain.template import DEFAULT_THRESHOLDS, StatusThresholds, template_output
+from csx_core.explain.template import (
+    DEFAULT_THRESHOLDS,
+    StatusThresholds,
+    template_output,
+    written_for,
+)
 
 
 class Rejection(enum.StrEnum):
@@ -34,6 +42,7 @@ class Rejection(enum.StrEnum):
     MARKUP = "MARKUP"
     OTHER_SYMBOL = "OTHER_SYMBOL"
     NEW_NUMBER = "NEW_NUMBER"
+    WRONG_DIRECTION = "WRONG_DIRECTION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,9 @@ _MARKUP = [
 _PAIR = re.compile(r"\b[A-Za-z0-9]{2,20}?(?:" + "|".join(QUOTE_ASSETS) + r")\b", re.IGNORECASE)
 _CAPS = re.compile(r"\b[A-Z][A-Z0-9]{1,9}\b")
 _WORD = re.compile(r"[A-Za-z]+")
+# Words that call a side. Plain "up"/"down" are left out: "volume picking up" calls nothing.
+_UP_WORDS = re.compile(r"\b(?:upward|upwards|upside|bullish)\b", re.IGNORECASE)
+_DOWN_WORDS = re.compile(r"\b(?:downward|downwards|downside|bearish)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…]+(?=\s+[\"'(]?[A-Z0-9]|\s*$)")
 
 
@@ -180,6 +192,18 @@ def other_symbol(text: str, evidence: LLMExplainInput) -> str | None:
     return None
 
 
+def wrong_direction(text: str, direction: Direction) -> str | None:
+    """The first word calling a side the packet does not call, or ``None``. An EITHER (or
+    stored FLAT) row may name both sides ("either upward or downward") but not one alone."""
+    up, down = _UP_WORDS.search(text), _DOWN_WORDS.search(text)
+    if direction is Direction.UP:
+        return down.group(0) if down else None
+    if direction is Direction.DOWN:
+        return up.group(0) if up else None
+    alone = up if down is None else down if up is None else None
+    return alone.group(0) if alone is not None else None
+
+
 def sentence_count(text: str) -> int:
     return max(1, len(_SENTENCE_END.findall(text.strip())))
 
@@ -209,6 +233,9 @@ def check_explanation(
     number = first_new_number(text, evidence, allowed_words(evidence))
     if number is not None:
         return Verdict(Rejection.NEW_NUMBER, number)
+    side = wrong_direction(text, evidence.direction)
+    if side is not None:
+        return Verdict(Rejection.WRONG_DIRECTION, side)
     return PASSED
 
 
@@ -238,8 +265,7 @@ def guard(
         ), verdict
     answer = parse_answer(raw)
     output = LLMExplainOutput(
-        symbol=evidence.symbol,
-        ts=evidence.ts,
+        **written_for(evidence),
         text=answer.text.strip(),
         status=ExplainStatus(answer.status),
         source=ExplainSource.LLM,

@@ -22,8 +22,8 @@ Tokens
 Matching (value written ``w`` with ``d`` decimals, so it claims ``|x - w| <= 0.5·10^-d``)
 - A fraction-like evidence value ``v`` (probability, ratio, z-score) may be written plain
   (``v``, also ``v x``), as percent (``100·v``) or in bps (``10 000·v``).
-- A bps evidence value (``*_bps`` fields, costs, edge) may be written plain or in bps (``v``)
-  or as percent (``v / 100``).
+- A bps evidence value (``*_bps`` fields, costs, the backtest edge) may be written plain or
+  in bps (``v``) or as percent (``v / 100``).
 - Rounding to the written precision is allowed (0.41237 → 0.41, 41 %, 41.2 %; 12.3 → 12,
   12.30); truncation that is not a rounding, and any derived number (sums, differences) is
   not. Thousands separators and trailing zeros are ignored.
@@ -167,11 +167,20 @@ def _number(m: re.Match[str]) -> NumberToken:
 
 
 def evidence_numbers(evidence: LLMExplainInput) -> tuple[EvidenceNumber, ...]:
-    """Every number the packet shows the model (``ts`` is metadata and not shown)."""
+    """Every number the packet shows the model (``ts`` is metadata and not shown; an unknown
+    backtest edge or direction confidence is no number at all)."""
     c = evidence.costs
-    numbers = [
-        EvidenceNumber("p_inplay", evidence.p_inplay, is_bps=False),
-        EvidenceNumber("expected_net_edge_bps", evidence.expected_net_edge_bps, is_bps=True),
+    numbers = [EvidenceNumber("p_inplay", evidence.p_inplay, is_bps=False)]
+    # an unknown edge or confidence is not a number: the text may not state one
+    if evidence.direction_confidence is not None:
+        numbers.append(
+            EvidenceNumber("direction_confidence", evidence.direction_confidence, is_bps=False)
+        )
+    if evidence.backtest_net_edge_bps is not None:
+        numbers.append(
+            EvidenceNumber("backtest_net_edge_bps", evidence.backtest_net_edge_bps, is_bps=True)
+        )
+    numbers += [
         EvidenceNumber("fee_bps", c.fee_bps, is_bps=True),
         EvidenceNumber("half_spread_bps", c.half_spread_bps, is_bps=True),
         EvidenceNumber("slippage_bps", c.slippage_bps, is_bps=True),

@@ -19,14 +19,19 @@ SYSTEM_PROMPT = (
     "evidence packet. Reply with exactly one JSON object and nothing else: "
     '{"status": LABEL, "text": EXPLANATION}. '
     f"LABEL is one of {', '.join(STATUS_LABELS)}: IN_PLAY (likely to move enough to trade "
-    "net of costs), WATCH (building up), FADING (weak or weakening), NOT_TRADABLE (edge does "
-    "not cover costs, or the data is stale or gapped). "
+    "net of costs), WATCH (building up), FADING (weak or weakening), NOT_TRADABLE (the "
+    "backtest net edge is known and not positive, or the data is stale or gapped). "
     "EXPLANATION is one or two plain sentences, at most 300 characters, no markdown, no "
-    "lists, no line breaks. Rules: use only numbers that appear in the packet (you may round "
-    "them, or write a probability as a percentage); never compute new numbers such as sums "
-    "or differences; never mention any instrument other than the packet's symbol; do not "
-    "give trading advice or price targets."
+    "lists, no line breaks. The packet's backtest_net_edge_bps is what the backtest measured "
+    'per trade, net of costs, for rows like this one; when it is "unknown" say the edge is '
+    "unknown and state no edge. direction EITHER means no direction is called: say it could "
+    "move either way, never up or down. Rules: use only numbers that appear in the packet "
+    "(you may round them, or write a probability as a percentage); never compute new numbers "
+    "such as sums or differences; never mention any instrument other than the packet's "
+    "symbol; do not give trading advice or price targets."
 )
+
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +40,20 @@ class Prompt:
     user: str
 
 
+def _known(value: float | None) -> float | str:
+    return UNKNOWN if value is None else value
+
+
 def evidence_json(evidence: LLMExplainInput) -> str:
-    """The packet as the model sees it: reason codes with their labels, numbers as computed."""
+    """The packet as the model sees it: reason codes with their labels, numbers as computed,
+    "unknown" where the system has no number."""
     c = evidence.costs
     packet = {
         "symbol": evidence.symbol,
         "p_inplay": evidence.p_inplay,
         "direction": evidence.direction.value,
-        "expected_net_edge_bps": evidence.expected_net_edge_bps,
+        "direction_confidence": _known(evidence.direction_confidence),
+        "backtest_net_edge_bps": _known(evidence.backtest_net_edge_bps),
         "reasons": [
             {"code": r.code.value, "label": r.code.label, "feature": r.feature, "value": r.value}
             for r in evidence.reasons

@@ -6,6 +6,7 @@ Built only from the evidence, so it always passes the guardrails (a property tes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from csx_core.contracts.explain import (
     MAX_EXPLANATION_CHARS,
@@ -40,10 +41,11 @@ DEFAULT_THRESHOLDS = StatusThresholds()
 def template_status(
     evidence: LLMExplainInput, thresholds: StatusThresholds = DEFAULT_THRESHOLDS
 ) -> ExplainStatus:
-    """NOT_TRADABLE when the data is suspect or the edge does not cover costs; otherwise by
-    probability: IN_PLAY, WATCH, or FADING."""
+    """NOT_TRADABLE when the data is suspect or the backtest net edge is known and not
+    positive; otherwise (an unknown edge included) by probability: IN_PLAY, WATCH, FADING."""
     codes = {r.code for r in evidence.reasons}
-    if codes & _DATA_PROBLEMS or evidence.expected_net_edge_bps <= 0:
+    edge = evidence.backtest_net_edge_bps
+    if codes & _DATA_PROBLEMS or (edge is not None and edge <= 0):
         return ExplainStatus.NOT_TRADABLE
     if evidence.p_inplay >= thresholds.in_play_p:
         return ExplainStatus.IN_PLAY
@@ -63,16 +65,33 @@ def format_value(value: float) -> str:
     return text if "e" not in text else f"{value:.2e}"
 
 
-_DIRECTION = {Direction.UP: "upward", Direction.DOWN: "downward", Direction.FLAT: "no clear"}
+DIRECTION_WORDS = {
+    Direction.UP: "upward",
+    Direction.DOWN: "downward",
+    Direction.EITHER: "either way",
+    Direction.FLAT: "either way",  # stored data only: no direction was called
+}
+
+
+def signed_bps(value: float) -> str:
+    """``+3.2`` / ``−3.2`` (U+2212): the sign is written, so the guardrails check it."""
+    return f"{value:+.1f}".replace("-", "\u2212")
 
 
 def template_text(evidence: LLMExplainInput) -> str:
-    """Two sentences: odds, direction and edge after costs; then the top reasons."""
+    """Two sentences: odds, direction (or "either way") and the backtest net edge (or
+    "unknown") with the costs; then the top reasons. The probability is a whole percent and
+    the edge is at 0.1 bps: the precision ``csx_core.explain.binding`` matches rows at."""
+    costs = f"{evidence.costs.total_bps:.1f} bps of costs"
+    edge = evidence.backtest_net_edge_bps
+    edge_text = (
+        f"backtest net edge unknown ({costs})"
+        if edge is None
+        else f"backtest net edge of {signed_bps(edge)} bps per trade after {costs}"
+    )
     first = (
-        f"{evidence.symbol} has a {evidence.p_inplay * 100:.0f}% in-play probability with "
-        f"{_DIRECTION[evidence.direction]} direction and an expected net edge of "
-        f"{evidence.expected_net_edge_bps:.1f} bps after {evidence.costs.total_bps:.1f} bps "
-        "of costs."
+        f"{evidence.symbol} has a {evidence.p_inplay * 100:.0f}% in-play probability, "
+        f"direction {DIRECTION_WORDS[evidence.direction]}, {edge_text}."
     )
     parts = [f"{r.code.label} ({r.feature} {format_value(r.value)})" for r in evidence.reasons]
     text = first
@@ -86,6 +105,18 @@ def template_text(evidence: LLMExplainInput) -> str:
     return text
 
 
+def written_for(evidence: LLMExplainInput) -> dict[str, Any]:
+    """The fields binding an output to the tick and numbers of its packet."""
+    return {
+        "symbol": evidence.symbol,
+        "ts": evidence.ts,
+        "p_inplay": evidence.p_inplay,
+        "direction": evidence.direction,
+        "direction_confidence": evidence.direction_confidence,
+        "backtest_net_edge_bps": evidence.backtest_net_edge_bps,
+    }
+
+
 def template_output(
     evidence: LLMExplainInput,
     *,
@@ -94,8 +125,7 @@ def template_output(
 ) -> LLMExplainOutput:
     """The template as a checked output; ``rejected`` records why an LLM answer was not used."""
     return LLMExplainOutput(
-        symbol=evidence.symbol,
-        ts=evidence.ts,
+        **written_for(evidence),
         text=template_text(evidence),
         status=template_status(evidence, thresholds),
         source=ExplainSource.TEMPLATE,

@@ -9,8 +9,11 @@ never become markup.
 from csx_live.dashboard.model import (
     AlertRow,
     DashboardView,
+    ExplanationFor,
     HealthStrip,
+    Promise,
     RankRow,
+    Realised,
     ReasonTag,
 )
 from csx_live.dashboard.routes import DASHBOARD_SOURCE, add_dashboard_routes
@@ -19,8 +22,11 @@ __all__ = [
     "DASHBOARD_SOURCE",
     "AlertRow",
     "DashboardView",
+    "ExplanationFor",
     "HealthStrip",
+    "Promise",
     "RankRow",
+    "Realised",
     "ReasonTag",
     "add_dashboard_routes",
 ]

@@ -10,15 +10,36 @@ class ReasonTag(msgspec.Struct, frozen=True):
     label: str
 
 
+class ExplanationFor(msgspec.Struct, frozen=True, kw_only=True):
+    """The tick and numbers an explanation was written for, and whether it still matches
+    its row (``csx_core.explain.binding``); ``age_s`` is the row's tick minus ``ts_ms``."""
+
+    ts_ms: int
+    age_s: float
+    p_inplay: float
+    direction: str
+    backtest_net_edge_bps: float | None = None
+    source: str
+    current: bool
+
+
 class RankRow(msgspec.Struct, frozen=True, kw_only=True):
+    """``backtest_net_edge_bps`` None is shown as "unknown"; ``direction`` "EITHER" as
+    "either way". ``explanation`` holds the text only while it matches this row at this
+    tick; otherwise the latest text is ``explanation_older``, shown with its age and the
+    numbers in ``explanation_for``."""
+
     rank: int
     symbol: str
     p_inplay: float
     direction: str
-    expected_net_edge_bps: float
+    direction_confidence: float | None = None
+    backtest_net_edge_bps: float | None = None
     reasons: tuple[ReasonTag, ...]
     explanation: str | None = None
     explanation_source: str | None = None
+    explanation_older: str | None = None
+    explanation_for: ExplanationFor | None = None
     time_in_top_s: float
     spark_p: tuple[float, ...] = ()
     spark_px: tuple[float, ...] = ()
@@ -29,6 +50,7 @@ class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
     symbol: str
     p_inplay: float
     direction: str
+    backtest_net_edge_bps: float | None = None
     reasons: tuple[ReasonTag, ...]
 
 
@@ -42,6 +64,25 @@ class OutcomeRow(msgspec.Struct, frozen=True, kw_only=True):
     ece: float | None = None
     topk_hit_rate: float | None = None
     resolved_total: int = 0
+
+
+class Promise(msgspec.Struct, frozen=True, kw_only=True):
+    """What the backtest promised for alerts (None pieces: unknown)."""
+
+    hit_rate: float | None = None
+    hit_rate_ci: tuple[float, float] | None = None
+    net_bps: float | None = None
+    net_bps_ci: tuple[float, float] | None = None
+    source: str = ""
+
+
+class Realised(msgspec.Struct, frozen=True, kw_only=True):
+    """What resolved live alerts did so far; ``diverged``: outside the promise."""
+
+    n: int = 0
+    hit_rate: float | None = None
+    net_bps: float | None = None
+    diverged: bool = False
 
 
 class HealthStrip(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +99,10 @@ class HealthStrip(msgspec.Struct, frozen=True, kw_only=True):
     warming_up: bool = False
     feed_stale: bool = False
     live_outcomes: tuple[OutcomeRow, ...] = ()
+    warm_symbols: int | None = None
+    scored_universe: int | None = None
+    promise: Promise | None = None
+    realised: Realised | None = None
 
 
 class DashboardView(msgspec.Struct, frozen=True, kw_only=True):

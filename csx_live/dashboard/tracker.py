@@ -1,5 +1,7 @@
 """Builds a ``DashboardView`` per tick from what the runner already has: the ranked
-predictions, prices, new alerts, explanations and health.
+predictions, prices, new alerts, explanations and health. An explanation is shown as the
+row's only while it matches the row (``csx_core.explain.binding``), else as older, with the
+tick and numbers it was written for.
 
 It keeps the only dashboard-specific state: sparkline history per symbol (sampled every
 ``spark_every_s`` over ``spark_window_s``), when each symbol entered the top, and the recent
@@ -12,7 +14,15 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from csx_core.contracts import LLMExplainOutput, PredictionSnapshot, ReasonCode
-from csx_live.dashboard.model import AlertRow, DashboardView, HealthStrip, RankRow, ReasonTag
+from csx_core.explain import row_matches
+from csx_live.dashboard.model import (
+    AlertRow,
+    DashboardView,
+    ExplanationFor,
+    HealthStrip,
+    RankRow,
+    ReasonTag,
+)
 
 NS_PER_S = 1_000_000_000
 
@@ -69,6 +79,7 @@ class DashboardTracker:
                     symbol=alert.symbol,
                     p_inplay=alert.p_inplay,
                     direction=alert.direction.value,
+                    backtest_net_edge_bps=alert.backtest_net_edge_bps,
                     reasons=reason_tags(alert.reason_codes),
                 )
             )
@@ -104,16 +115,32 @@ class DashboardTracker:
         explanation: LLMExplainOutput | None,
     ) -> RankRow:
         history = self._spark.get(prediction.symbol, ())
+        current = explanation is not None and row_matches(explanation, prediction)
         return RankRow(
             rank=rank,
             symbol=prediction.symbol,
             p_inplay=prediction.p_inplay,
             direction=prediction.direction.value,
-            expected_net_edge_bps=prediction.expected_net_edge_bps,
+            direction_confidence=prediction.direction_confidence,
+            backtest_net_edge_bps=prediction.backtest_net_edge_bps,
             reasons=reason_tags(prediction.reason_codes),
-            explanation=explanation.text if explanation else None,
-            explanation_source=explanation.source.value if explanation else None,
+            explanation=explanation.text if explanation and current else None,
+            explanation_source=explanation.source.value if explanation and current else None,
+            explanation_older=explanation.text if explanation and not current else None,
+            explanation_for=written_for(explanation, ts_ns, current) if explanation else None,
             time_in_top_s=(ts_ns - self._entered_ns.get(prediction.symbol, ts_ns)) / NS_PER_S,
             spark_p=tuple(p for p, _ in history),
             spark_px=tuple(px for _, px in history if px == px),  # drop NaN (no price yet)
         )
+
+
+def written_for(explanation: LLMExplainOutput, ts_ns: int, current: bool) -> ExplanationFor:
+    return ExplanationFor(
+        ts_ms=explanation.ts // 1_000_000,
+        age_s=max(0.0, (ts_ns - explanation.ts) / NS_PER_S),
+        p_inplay=explanation.p_inplay,
+        direction=explanation.direction.value,
+        backtest_net_edge_bps=explanation.backtest_net_edge_bps,
+        source=explanation.source.value,
+        current=current,
+    )

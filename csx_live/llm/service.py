@@ -5,7 +5,8 @@ The live tick loop calls the synchronous, O(1) :meth:`ExplainService.request` an
 queue (a newer packet for a queued symbol replaces the older one; overflow drops the oldest or
 the new request, counted). The backtest report awaits :meth:`ExplainService.explain`.
 
-Each explanation goes: cache (per symbol and reason set, TTL) → circuit breaker → concurrency
+Each explanation goes: cache (per symbol and reason set, TTL; a hit counts only if it still
+matches the packet's numbers, ``csx_core.explain.binding``) → circuit breaker → concurrency
 semaphore → hard asyncio timeout around one call → on 429/529/5xx/connection errors a bounded
 number of retries with capped, fully jittered backoff (honouring Retry-After up to the cap) →
 on any failure the template, with the reason in ``rejected`` and the metrics.
@@ -36,6 +37,7 @@ from csx_core.explain import (
     StatusThresholds,
     TTLCache,
     cache_key,
+    row_matches,
     template_output,
 )
 from csx_core.resilience import Backoff, CircuitBreaker, RandomSource
@@ -98,6 +100,8 @@ class ExplainService:
         self._pending: OrderedDict[str, LLMExplainInput] = OrderedDict()
         self._wakeup = asyncio.Event()
         self._latest: dict[str, LLMExplainOutput] = {}
+        # the packet ts each latest output answered: a cache hit may carry an older ts
+        self._latest_asked: dict[str, int] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._opened_seen = 0
 
@@ -137,7 +141,7 @@ class ExplainService:
         self._metrics.requests.labels("live").inc()
         hit = self._cache_get(evidence)
         if hit is not None:
-            self._store_latest(hit)
+            self._store_latest(hit, evidence.ts)
             return RequestOutcome.CACHED
         symbol = evidence.symbol
         if symbol in self._pending:
@@ -154,7 +158,8 @@ class ExplainService:
         return RequestOutcome.QUEUED
 
     def latest(self, symbol: str) -> LLMExplainOutput | None:
-        """The newest finished explanation for ``symbol`` (its ``ts`` says which evidence)."""
+        """The explanation answering the newest finished request for ``symbol`` (its ``ts``
+        and numbers say which evidence it was written for)."""
         return self._latest.get(symbol)
 
     @property
@@ -177,12 +182,14 @@ class ExplainService:
             except Exception:
                 log.exception("explanation worker failed", extra={"symbol": evidence.symbol})
                 output = self._fallback(evidence, Fallback.ERROR)
-            self._store_latest(output)
+            self._store_latest(output, evidence.ts)
 
-    def _store_latest(self, output: LLMExplainOutput) -> None:
-        current = self._latest.get(output.symbol)
-        if current is None or output.ts >= current.ts:
-            self._latest[output.symbol] = output
+    def _store_latest(self, output: LLMExplainOutput, asked_ts: int) -> None:
+        """Keep the answer to the newest request (a slow answer to an older packet loses)."""
+        symbol = output.symbol
+        if asked_ts >= self._latest_asked.get(symbol, -1):
+            self._latest[symbol] = output
+            self._latest_asked[symbol] = asked_ts
 
     # -- the report path -------------------------------------------------------------------
     async def explain(self, evidence: LLMExplainInput) -> LLMExplainOutput:
@@ -201,6 +208,8 @@ class ExplainService:
     # -- the shared core -------------------------------------------------------------------
     def _cache_get(self, evidence: LLMExplainInput) -> LLMExplainOutput | None:
         hit = self._cache.get(cache_key(evidence), self._clock())
+        if hit is not None and not row_matches(hit, evidence):
+            hit = None  # same reasons, other numbers: its text would misstate this packet
         self._metrics.cache.labels("hit" if hit is not None else "miss").inc()
         return hit
 

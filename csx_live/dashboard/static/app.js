@@ -21,7 +21,16 @@ function el(tag, cls, text) {
 }
 
 function fmtPct(p) { return (100 * p).toFixed(1) + "%"; }
-function fmtBps(x) { return (x >= 0 ? "+" : "") + x.toFixed(1) + " bps"; }
+// null is "unknown" (the backtest does not back a number), never 0
+function fmtBps(x) {
+  if (x === null || x === undefined) return "unknown";
+  return (x >= 0 ? "+" : "\u2212") + Math.abs(x).toFixed(1) + " bps";
+}
+function known(v) { return v !== null && v !== undefined; }
+function fmtDir(d) {
+  return d === "UP" ? "\u25b2 up" : d === "DOWN" ? "\u25bc down" : "\u2195 either way";
+}
+function dirClass(d) { return d === "UP" ? "up" : d === "DOWN" ? "down" : "either"; }
 function fmtDur(s) {
   if (s < 60) return Math.round(s) + "s";
   if (s < 3600) return Math.floor(s / 60) + "m" + String(Math.round(s % 60)).padStart(2, "0");
@@ -62,6 +71,9 @@ function makeRow(symbol) {
   cells.bar = el("span", "bar");
   cells.ptext = el("span");
   cells.p.append(cells.bar, cells.ptext);
+  cells.explMeta = el("span", "meta");
+  cells.explText = el("span");
+  cells.expl.append(cells.explMeta, cells.explText);
   cells.canvas = el("canvas");
   cells.canvas.width = 90; cells.canvas.height = 22;
   cells.spark.append(cells.canvas);
@@ -78,10 +90,12 @@ function updateRow(entry, r) {
   setText(c.rank, String(r.rank));
   setText(c.ptext, fmtPct(r.p_inplay));
   c.bar.style.width = Math.round(40 * r.p_inplay) + "px";
-  const arrow = r.direction === "UP" ? "▲ up" : r.direction === "DOWN" ? "▼ down" : "· flat";
-  setText(c.dir, arrow);
-  c.dir.className = "dir " + (r.direction === "UP" ? "up" : r.direction === "DOWN" ? "down" : "");
-  setText(c.edge, fmtBps(r.expected_net_edge_bps));
+  setText(c.dir, fmtDir(r.direction));
+  c.dir.className = "dir " + dirClass(r.direction);
+  c.dir.title = known(r.direction_confidence)
+    ? `direction confidence ${fmtPct(r.direction_confidence)}` : "direction confidence unknown";
+  setText(c.edge, fmtBps(r.backtest_net_edge_bps));
+  c.edge.className = "edge" + (known(r.backtest_net_edge_bps) ? "" : " unknown");
   const reasonKey = r.reasons.map((x) => x.code).join(",");
   if (!prev || prev.reasonKey !== reasonKey) {
     c.why.replaceChildren(...r.reasons.map((x) => {
@@ -91,11 +105,32 @@ function updateRow(entry, r) {
     }));
   }
   setText(c.top, fmtDur(r.time_in_top_s));
-  setText(c.expl, r.explanation || "");
-  c.expl.title = r.explanation_source || "";
+  renderExplanation(c, r);
   const sparkKey = r.spark_p.length + ":" + r.spark_p[r.spark_p.length - 1] + ":" + r.spark_px[r.spark_px.length - 1];
   if (!prev || prev.sparkKey !== sparkKey) drawSpark(c.canvas, r.spark_p, r.spark_px);
   entry.last = { rank: r.rank, reasonKey, sparkKey };
+}
+
+// An explanation is shown as the row's only while it matches the row at this tick (the
+// server decides); an older one is shown with its age and the numbers it was written for.
+function renderExplanation(c, r) {
+  const w = r.explanation_for;
+  if (r.explanation) {
+    setText(c.explText, r.explanation);
+    setText(c.explMeta, "");
+    c.expl.className = "expl";
+  } else if (r.explanation_older && w) {
+    setText(c.explMeta,
+      `older (${fmtDur(w.age_s)} ago, written for ${fmtPct(w.p_inplay)} ` +
+      `${fmtDir(w.direction)}, edge ${fmtBps(w.backtest_net_edge_bps)}): `);
+    setText(c.explText, r.explanation_older);
+    c.expl.className = "expl older";
+  } else {
+    setText(c.explMeta, "");
+    setText(c.explText, "");
+    c.expl.className = "expl";
+  }
+  c.expl.title = w ? `${w.source}, written for tick ${fmtTime(w.ts_ms)} (${fmtDur(w.age_s)} ago)` : "";
 }
 
 function matches(r, q) {
@@ -130,7 +165,7 @@ function renderAlerts(view) {
   const items = [...view.alerts].sort((a, b) => b.ts_ms - a.ts_ms).slice(0, 100).map((a) => {
     const li = el("li");
     li.append(el("span", "t", fmtTime(a.ts_ms)), el("b", "", a.symbol),
-      el("span", "", ` ${fmtPct(a.p_inplay)} ${a.direction.toLowerCase()} `),
+      el("span", "", ` ${fmtPct(a.p_inplay)} ${fmtDir(a.direction)} · edge ${fmtBps(a.backtest_net_edge_bps)} `),
       ...a.reasons.map((x) => el("span", "chip", x.label)));
     return li;
   });
@@ -157,6 +192,31 @@ function renderHealth(view) {
     (o) => `${o.role}: Brier ${num(o.brier)} ECE ${num(o.ece)} top-K hit ${num(o.topk_hit_rate)} (n ${o.resolved_total})`
   );
   set("outcomes", rows.length ? rows.join(" · ") : "–");
+  set("warm", known(h.warm_symbols) && known(h.scored_universe)
+    ? (h.warm_symbols < h.scored_universe
+      ? `warming up: ${h.warm_symbols} of ${h.scored_universe} symbols warm`
+      : `${h.warm_symbols} of ${h.scored_universe} symbols warm`)
+    : "unknown");
+  renderPromise(h);
+}
+
+function fmtRate(v) { return known(v) ? fmtPct(v) : "unknown"; }
+function fmtCi(ci, f) { return ci ? ` [${f(ci[0])}, ${f(ci[1])}]` : ""; }
+
+// What the backtest promised for alerts next to what resolved live alerts did.
+function renderPromise(h) {
+  const p = h.promise, r = h.realised;
+  const promised = p
+    ? `hit ${fmtRate(p.hit_rate)}${fmtCi(p.hit_rate_ci, fmtPct)} · net ${fmtBps(p.net_bps)}${fmtCi(p.net_bps_ci, fmtBps)}`
+    : "unknown";
+  const realised = r
+    ? `n ${r.n} · hit ${fmtRate(r.hit_rate)} · net ${fmtBps(r.net_bps)}`
+    : "unknown";
+  const set = (k, v) => setText(document.querySelector(`[data-h="${k}"]`), v);
+  set("promise", promised);
+  set("realised", realised + (r && r.diverged ? " · DIVERGED from the promise" : ""));
+  document.getElementById("promise").className = "promise" + (r && r.diverged ? " diverged" : "");
+  document.querySelector('[data-h="promise"]').title = p && p.source ? p.source : "";
 }
 
 function renderState(view) {
@@ -164,7 +224,11 @@ function renderState(view) {
   let banner = "";
   if (!h.model_version) banner = "No model loaded: scores come from the baseline scorer (or none).";
   if (h.feed_stale) banner = "Feed stale: no market data recently — ranks are frozen.";
-  else if (h.warming_up) banner = "Warming up: feature windows are still filling.";
+  else if (h.warming_up) {
+    banner = known(h.warm_symbols) && known(h.scored_universe)
+      ? `Warming up: ${h.warm_symbols} of ${h.scored_universe} symbols warm (feature windows are still filling).`
+      : "Warming up: feature windows are still filling.";
+  }
   bannerEl.hidden = !banner;
   setText(bannerEl, banner);
   emptyEl.hidden = view.ranks.length > 0;
