@@ -67,6 +67,7 @@ def _run_demo(settings: DemoSettings) -> int:
     days = _materialize_all(data_dir, settings)
     holdout_day = days[-1] + timedelta(days=1)
     holdout = _simulate_holdout(data_dir, holdout_day, settings)
+    _backtest_holdout(data_dir, holdout, holdout_day, settings.seed + HOLDOUT_SEED_OFFSET)
     stage(
         f"live: fake exchange replays {holdout_day} at {settings.speed}x, runner loads "
         "models:/csx-inplay@champion"
@@ -156,12 +157,34 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
     for check in result.get_asset_check_evaluations():
         print(f"    check {check.check_name}: {'PASS' if check.passed else 'FAIL'}", flush=True)
     print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
-    _print_backtest(data_dir / "training" / "report" / "report.json")
+    _print_backtest(data_dir / "training" / "report" / "report.json", "backtest, test folds")
     print(f"    promotion: {verdict}", flush=True)
     return [date.fromisoformat(k) for k in keys]
 
 
-def _print_backtest(report_json: Path) -> None:
+def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int) -> None:
+    """The model this run registered, backtested on the held-out day (a seed training never
+    saw) with the same evaluation as its test folds; the report lands in holdout/report."""
+    from csx_core.ml.dataset import feature_files
+    from csx_core.ml.evaluate import backtest_package, label_files
+    from csx_core.ml.package import load_package
+    from csx_core.ml.train import write_report
+    from csx_core.replay import replay_store
+
+    stage(f"backtest on the held-out day {day} (seed {seed}, never seen in training)")
+    t = time.monotonic()
+    features = data_dir / "holdout" / "features"
+    if not feature_files(features):
+        replay_store(events, features)
+    package = load_package(data_dir / "training" / "package")
+    report = backtest_package(package, label_files(package, feature_files(features)))
+    out = data_dir / "holdout" / "report"
+    write_report(report, None, out)
+    _print_backtest(out / "report.json", f"backtest, held-out day {day}")
+    print(f"    report {out / 'report.md'}; done in {time.monotonic() - t:.1f} s", flush=True)
+
+
+def _print_backtest(report_json: Path, where: str) -> None:
     """The backtest's trading headline, whatever its sign: label-policy net bps per trade,
     direction accuracy, trades, with CIs, for the model, the baseline and random picks."""
     report = json.loads(report_json.read_text())
@@ -177,7 +200,7 @@ def _print_backtest(report_json: Path) -> None:
             text += f" [{format(ci['ci_low'], fmt)}, {format(ci['ci_high'], fmt)}]"
         return text
 
-    print("    backtest on the test folds (label policy: barrier, else exit at t+H):", flush=True)
+    print(f"    {where} (label policy: barrier, else exit at t+H):", flush=True)
     for scorer in ("model", "baseline", "random"):
         trades = metrics.get(scorer, {}).get("policy_trades", 0)
         print(

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-
-def evaluate_champion(data_dir: Path, registry: Any) -> dict[str, float | str]:
-    from csx_core.ml.dataset import feature_files, labelled_sample
-    from csx_core.ml.frame import matrix
-    from csx_core.ml.labels import LabelConfig
-    from csx_core.ml.metrics import brier, ece, roc_auc
+def evaluate_champion(data_dir: Path, registry: Any) -> dict[str, Any]:
+    """The champion backtested on the newest replayed day (``csx_core.ml.evaluate``: the
+    same evaluation as its test folds, label-policy trades included), beside the ECE it was
+    promoted with."""
+    from csx_core.ml.dataset import feature_files
+    from csx_core.ml.evaluate import backtest_package, label_files
     from csx_core.ml.package import load_package
 
     version = registry.champion()
@@ -22,24 +21,24 @@ def evaluate_champion(data_dir: Path, registry: Any) -> dict[str, float | str]:
     files = feature_files(data_dir / "features")
     if not files:
         raise RuntimeError(f"no replayed features under {data_dir / 'features'}")
-    labels_cfg = LabelConfig(**package.contents.training["labels"])
-    table = labelled_sample(files[-1:], package.cost, labels_cfg, stride_s=10)
-    usable = np.asarray(table.column("warm").to_numpy(zero_copy_only=False), dtype=bool)
-    table = table.filter(usable)
-    y = np.asarray(table.column("in_play").to_numpy(zero_copy_only=False), dtype=bool)
-    scores = package.score(
-        matrix(table, package.feature_names), reason_rows=np.empty(0, dtype=np.int64)
-    )
+    report = backtest_package(package, label_files(package, files[-1:]))
+    model, baseline = report.metrics["model"], report.metrics["baseline"]
     promoted = registry.version_metrics(version)
-    now_ece = float(ece(y, scores.p))
+    now_ece = float(model["ece"])
     return {
         "version": version,
         "day": files[-1].parent.name.removeprefix("date="),
-        "rows": float(len(y)),
-        "base_rate": float(y.mean()) if len(y) else float("nan"),
-        "roc_auc": float(roc_auc(y, scores.p)),
-        "brier": float(brier(y, scores.p)),
+        "rows": float(report.n_rows),
+        "base_rate": report.base_rate,
+        "roc_auc": float(model["roc_auc"]),
+        "brier": float(model["brier"]),
         "ece": now_ece,
         "promoted_ece": float(promoted.get("model.ece", float("nan"))),
         "ece_drift": now_ece - float(promoted.get("model.ece", now_ece)),
+        "policy_net_bps": float(model["policy_net_bps"]),
+        "policy_net_bps_ci": report.intervals["model"]["policy_net_bps"],
+        "baseline_policy_net_bps": float(baseline["policy_net_bps"]),
+        "direction_accuracy": float(model["direction_accuracy"]),
+        "policy_trades": float(model["policy_trades"]),
+        "report_md": report.to_markdown(),
     }

@@ -152,13 +152,21 @@ class BacktestResult:
 def backtest(
     data_dir: Path, ds: Dataset, fitted: list[FittedFold], config: TrainConfig
 ) -> BacktestResult:
+    from csx_core.ml.edge import EdgeTable
     from csx_core.ml.train import evaluate_folds, write_report
     from csx_pipelines.explain_report import explain_top_alerts
 
     report = evaluate_folds(ds, fitted, config)
     out = data_dir / TRAINING_DIR / "report"
     plots = write_report(report, ds.audit, out)
-    explained = explain_top_alerts(ds, fitted, config.cost, environ=os.environ)
+    model_edge = report.edge_tables.get("model")
+    explained = explain_top_alerts(
+        ds,
+        fitted,
+        config.cost,
+        edge=None if model_edge is None else EdgeTable.from_dict(model_edge),
+        environ=os.environ,
+    )
     (out / "top_alerts.md").write_text("\n".join(explained) + "\n")
     return BacktestResult(report, out, plots, tuple(explained))
 

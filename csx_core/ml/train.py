@@ -317,11 +317,14 @@ def package_fold(
     return write_package(out, contents, overwrite=config.overwrite)
 
 
-def write_report(report: BacktestReport, audit: SplitAudit, out: Path) -> list[Path]:
+def write_report(report: BacktestReport, audit: SplitAudit | None, out: Path) -> list[Path]:
+    """report.json, report.md, the split audit (None: data without folds, e.g. a held-out
+    day) and the plots."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     (out / "report.md").write_text(report.to_markdown())
-    (out / "split_audit.json").write_text(json.dumps(audit.to_dict(), indent=2))
+    if audit is not None:
+        (out / "split_audit.json").write_text(json.dumps(audit.to_dict(), indent=2))
     return write_plots(report, out)
 
 

@@ -17,7 +17,14 @@ def champion_backtest(lake: LakeResource, mlflow: RegistryResource) -> dg.Output
     from csx_pipelines.drift import evaluate_champion
 
     drift = evaluate_champion(lake.root, mlflow.registry())
-    return dg.Output(drift, metadata={"drift": dg.MetadataValue.json(drift)})
+    report = drift.pop("report_md")
+    return dg.Output(
+        drift,
+        metadata={
+            "drift": dg.MetadataValue.json(drift),
+            "report": dg.MetadataValue.md(report),
+        },
+    )
 
 
 @dg.asset_check(asset=champion_backtest)

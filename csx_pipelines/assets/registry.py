@@ -66,7 +66,7 @@ def champion(
     registered_model: str,
     training_dataset: Any,
     calibrated_model: Any,
-) -> dg.MaterializeResult[None]:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster rejects the parametrised form with check specs
     """Point ``champion`` at the version this run registered, only if its profile's gates
     pass (DEV: label-policy net bps not worse than the baseline's; PROD: positive with its CI
     above 0 and a paired-bootstrap win over the current champion). Otherwise the champion
