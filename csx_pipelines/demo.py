@@ -64,10 +64,10 @@ def _run_demo(settings: DemoSettings) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _environment(data_dir)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "CSX_DATA_DIR", "MLFLOW_TRACKING_URI")})
-    days = _materialize_all(data_dir, settings)
+    days, version = _materialize_all(data_dir, settings)
     holdout_day = days[-1] + timedelta(days=1)
     holdout = _simulate_holdout(data_dir, holdout_day, settings)
-    _backtest_holdout(data_dir, holdout, holdout_day, settings.seed + HOLDOUT_SEED_OFFSET)
+    _backtest_holdout(data_dir, holdout, holdout_day, settings.seed + HOLDOUT_SEED_OFFSET, version)
     stage(
         f"live: fake exchange replays {holdout_day} at {settings.speed}x, runner loads "
         "models:/csx-inplay@champion"
@@ -101,7 +101,8 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
+def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date], str]:
+    """Every asset through Dagster; returns the training days and the version registered."""
     import dagster as dg
 
     from csx_pipelines.definitions import build_definitions
@@ -142,6 +143,7 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
         partition_key=keys[-1], instance=instance, asset_selection=downstream, run_config=QUIET
     )
     verdict = "unknown (the champion asset reported no verdict)"
+    version = ""
     _require(result, "training")
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string() if event.asset_key else "?"
@@ -154,17 +156,19 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> list[date]:
         print(f"    {key}: {shown}", flush=True)
         if "verdict" in meta:
             verdict = str(meta["verdict"].value)
+            version = str(meta["version"].value)
     for check in result.get_asset_check_evaluations():
         print(f"    check {check.check_name}: {'PASS' if check.passed else 'FAIL'}", flush=True)
     print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
     _print_backtest(data_dir / "training" / "report" / "report.json", "backtest, test folds")
     print(f"    promotion: {verdict}", flush=True)
-    return [date.fromisoformat(k) for k in keys]
+    return [date.fromisoformat(k) for k in keys], version
 
 
-def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int) -> None:
+def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, version: str) -> None:
     """The model this run registered, backtested on the held-out day (a seed training never
-    saw) with the same evaluation as its test folds; the report lands in holdout/report."""
+    saw) with the same evaluation as its test folds; the report lands in holdout/report and
+    on the version's MLflow run (``holdout.*`` metrics and files)."""
     from csx_core.ml.dataset import feature_files
     from csx_core.ml.evaluate import backtest_package, label_files
     from csx_core.ml.package import load_package
@@ -181,6 +185,12 @@ def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int) -> Non
     out = data_dir / "holdout" / "report"
     write_report(report, None, out)
     _print_backtest(out / "report.json", f"backtest, held-out day {day}")
+    if version:
+        from csx_pipelines.promotion import flatten_report
+        from csx_pipelines.registry import ModelRegistry
+
+        registry = ModelRegistry(os.environ["MLFLOW_TRACKING_URI"])
+        registry.log_evaluation(version, "holdout", flatten_report(report.to_dict()), out)
     print(f"    report {out / 'report.md'}; done in {time.monotonic() - t:.1f} s", flush=True)
 
 
@@ -361,6 +371,9 @@ def _observe(urls: dict[str, str], seconds: float, ready_timeout_s: float) -> di
         "tick_p99_ms": _histogram_quantile(last, "csx_tick_duration_seconds", 0.99) * 1e3,
         "ready_after_s": ready_at,
         "model": _model_info(urls["live"]),
+        "warm": f"{ranks.get('warm_symbols', 0)} of {ranks.get('scored_universe', 0)}",
+        "promise": ranks.get("promise"),
+        "realised": ranks.get("realised"),
     }
 
 
@@ -411,6 +424,14 @@ def _print_where_to_look(urls: dict[str, str], data_dir: Path) -> None:
     )
 
 
+def _bps(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:+.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1%}"
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     stage("summary")
     ranked = summary["ranked"]
@@ -420,6 +441,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"    frames/s         {summary['frames_per_s']:.0f}")
     print(f"    tick p99         {summary['tick_p99_ms']:.1f} ms")
     print(f"    alerts           {summary['alerts']:.0f}")
+    print(f"    warm symbols     {summary['warm']}")
+    promise, realised = summary["promise"] or {}, summary["realised"] or {}
+    print(
+        f"    promise          {_bps(promise.get('net_bps'))} bps/trade, hit rate "
+        f"{_share(promise.get('hit_rate'))} ({promise.get('source', 'no backtest in the package')})"
+    )
+    print(
+        f"    realised         {realised.get('resolved', 0)} alerts resolved: "
+        f"{_bps(realised.get('net_bps'))} bps/alert, hit rate {_share(realised.get('hit_rate'))}"
+    )
     print("    top ranks:")
     for row in list(ranked)[:10]:
         print(f"      {json.dumps(row)[:150]}")

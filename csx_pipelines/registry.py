@@ -212,6 +212,19 @@ class ModelRegistry:
             key=lambda v: int(v.version),
         )
 
+    def log_evaluation(
+        self, version: str, prefix: str, metrics: Mapping[str, float], report_dir: Path
+    ) -> None:
+        """Add an evaluation of ``version`` on other data (e.g. a held-out day) to its
+        training run: metrics as ``<prefix>.<name>``, the report files under ``<prefix>/``."""
+        client = self._client()
+        run_id = client.get_model_version(self.model_name, version).run_id
+        if not run_id:
+            raise ValueError(f"version {version} has no training run to log to")
+        for key, value in sorted(metrics.items()):
+            client.log_metric(run_id, f"{prefix}.{key}", float(value))
+        client.log_artifacts(run_id, str(report_dir), prefix)
+
     def version_metrics(self, version: str) -> dict[str, float]:
         """The metrics logged by the training run that produced ``version``."""
         client = self._client()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from csx_core.ml.backtest import BacktestConfig, EvalInputs, Prediction, evaluate
-from csx_core.ml.direction import THRESHOLD_GRID, fit_direction_call, wilson_lower
+from csx_core.ml.direction import THRESHOLD_GRID, fit_direction_call
 from csx_core.ml.edge import EdgeTable, EdgeTableConfig, fit_edge_table
 from csx_core.ml.labels import LabelConfig, label_features
 from tests.test_ml_labels import FREE, NS_PER_S, make_table
@@ -155,9 +155,16 @@ def test_direction_abstains_without_information_and_calls_with_it() -> None:
     assert fit_direction_call(margin[:0], informed[:0]).calibrator is None
 
 
-def test_wilson_lower_bound() -> None:
-    assert wilson_lower(50, 100, 1.96) == pytest.approx(0.404, abs=1e-3)
-    assert math.isnan(wilson_lower(0, 0, 1.96))
+def test_a_day_trend_is_not_a_direction_call() -> None:
+    """A model that calls the slice's majority side (a trend of the day) is right 65 % of
+    the time there, but no better than always calling that side: it must abstain."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    up = rng.random(n) < 0.65
+    margin = rng.normal(1.0, 0.3, n)  # confident "up" everywhere, unrelated to the row
+    call = fit_direction_call(margin, up, np.arange(n, dtype=np.int64))
+    assert call.threshold is None
+    assert "best constant side" in call.calibration["reason"]
 
 
 # -- the edge table ----------------------------------------------------------------------------

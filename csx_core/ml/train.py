@@ -222,8 +222,12 @@ def calibrate_fold(
     )
     raw_calib = uncalibrated.raw_score(x[fold.calib])
     calib_inplay = fold.calib[y[fold.calib]]
+    ts = np.asarray(ds.table.column("ts").to_numpy(), dtype=np.int64)
     direction = fit_direction_call(
-        uncalibrated.direction_margin(x[calib_inplay]), up[calib_inplay], config.direction
+        uncalibrated.direction_margin(x[calib_inplay]),
+        up[calib_inplay],
+        ts[calib_inplay],
+        config.direction,
     )
     baseline = fit_baseline(
         names=ds.names,
