@@ -181,7 +181,11 @@ def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, versio
     if not feature_files(features):
         replay_store(events, features)
     package = load_package(data_dir / "training" / "package")
-    report = backtest_package(package, label_files(package, feature_files(features)))
+    report = backtest_package(
+        package,
+        label_files(package, feature_files(features)),
+        data_label=f"held-out day {day}, simulated with seed {seed}",
+    )
     out = data_dir / "holdout" / "report"
     write_report(report, None, out)
     _print_backtest(out / "report.json", f"backtest, held-out day {day}")

@@ -21,13 +21,16 @@ def evaluate_champion(data_dir: Path, registry: Any) -> dict[str, Any]:
     files = feature_files(data_dir / "features")
     if not files:
         raise RuntimeError(f"no replayed features under {data_dir / 'features'}")
-    report = backtest_package(package, label_files(package, files[-1:]))
+    day = files[-1].parent.name.removeprefix("date=")
+    report = backtest_package(
+        package, label_files(package, files[-1:]), data_label=f"newest replayed day {day}"
+    )
     model, baseline = report.metrics["model"], report.metrics["baseline"]
     promoted = registry.version_metrics(version)
     now_ece = float(model["ece"])
     return {
         "version": version,
-        "day": files[-1].parent.name.removeprefix("date="),
+        "day": day,
         "rows": float(report.n_rows),
         "base_rate": report.base_rate,
         "roc_auc": float(model["roc_auc"]),

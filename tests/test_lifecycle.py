@@ -191,14 +191,15 @@ def fake_materialize(data_dir, settings):
 
     with capture_interrupts():
         pass
-    return [date(2024, 1, 1)]
+    return [date(2024, 1, 1)], ""
 
 
 demo._materialize_all = fake_materialize
 demo._simulate_holdout = lambda data_dir, day, settings: data_dir
+demo._backtest_holdout = lambda data_dir, events, day, seed, version: None
 demo._live_stack = fake_stack
 demo._print_where_to_look = lambda urls, data_dir: None
-demo._observe = lambda urls, seconds: {"ranked": 1}
+demo._observe = lambda urls, seconds, ready_timeout_s: {"ranked": 1}
 demo._print_summary = lambda summary: None
 sys.exit(demo.run_demo(demo.DemoSettings(data_dir=Path(sys.argv[2]), keep_running=True)))
 """

@@ -145,6 +145,8 @@ class BacktestReport:
     edge_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    data: str = "test folds"
+    """What the rows are: training's test folds, or data the model never saw."""
 
     def beats_baseline(self, *metric_names: str) -> bool:
         """True when every named metric's CI for model − baseline excludes 0 on the right
@@ -158,7 +160,7 @@ class BacktestReport:
     def to_markdown(self) -> str:
         cfg = self.config
         lines = [
-            "# Backtest report (test folds)",
+            f"# Backtest report ({self.data})",
             "",
             f"rows {self.n_rows}, ticks {self.n_ticks}, base rate {self.base_rate:.4f}, "
             f"K = {cfg['k']}, bootstrap {cfg['n_boot']} × {cfg['n_blocks']} time blocks "
@@ -338,7 +340,12 @@ def random_picks(data: EvalInputs, seed: int) -> Prediction:
 
 
 def evaluate(
-    data: EvalInputs, model: Prediction, baseline: Prediction, config: BacktestConfig
+    data: EvalInputs,
+    model: Prediction,
+    baseline: Prediction,
+    config: BacktestConfig,
+    *,
+    data_label: str = "test folds",
 ) -> BacktestReport:
     """Metrics for model, baseline and the random reference, paired block-bootstrap CIs,
     the backtest net edge tables and the curves for the plots."""
@@ -410,6 +417,7 @@ def evaluate(
         edge_tables={n: _edge_table(prep, preds[n], config) for n in ranked},
         policy=dict(data.policy),
         curves=_curves(prep, preds, trades, config),
+        data=data_label,
     )
 
 

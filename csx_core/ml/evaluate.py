@@ -55,7 +55,11 @@ def usable_rows(labelled: pa.Table) -> pa.Table:
 
 
 def backtest_package(
-    package: PackagedScorer, labelled: pa.Table, config: BacktestConfig | None = None
+    package: PackagedScorer,
+    labelled: pa.Table,
+    config: BacktestConfig | None = None,
+    *,
+    data_label: str = "data the model was not trained on",
 ) -> BacktestReport:
     """Model vs the package's baseline vs random picks on ``labelled`` (see the module
     docstring); raises NothingToEvaluateError when no row is usable."""
@@ -73,6 +77,7 @@ def backtest_package(
         _prediction(model),
         _prediction(baseline),
         config or BacktestConfig(),
+        data_label=data_label,
     )
 
 
