@@ -6,8 +6,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DAGSTER_YAML = """\
+MAX_CONCURRENT_RUNS = 3
+MAX_BACKFILL_RUNS = 2
+
+# A backfill fans out into one run per day; the queue lets at most MAX_BACKFILL_RUNS of them
+# go at once (all backfills together), so a scheduled run always finds a free slot.
+DAGSTER_YAML = f"""\
 # Written by CryptoScreener-X on first use; edit freely.
+concurrency:
+  runs:
+    max_concurrent_runs: {MAX_CONCURRENT_RUNS}
+    tag_concurrency_limits:
+      - key: dagster/backfill
+        limit: {MAX_BACKFILL_RUNS}
 run_monitoring:
   enabled: true
   max_runtime_seconds: 7200

@@ -23,6 +23,8 @@ class MarketEventsConfig(dg.Config):
     archive_dir: str = ""
 
 
+# No backfill policy (a beta parameter): Dagster's default is one run per day, so a backfill
+# fans out into parallel runs bounded by the run queue, and a failed day is retried alone.
 @dg.asset(group_name=GROUP, partitions_def=daily, kinds={"parquet"})
 def market_events(
     context: dg.AssetExecutionContext, config: MarketEventsConfig, lake: LakeResource
