@@ -100,9 +100,18 @@ def test_model_beats_baseline_check_reads_the_bootstrap(fitted: tuple, tmp_path:
     ).passed
 
 
-def test_champion_comparison_uses_the_candidates_label_window(fitted: tuple) -> None:
-    from csx_pipelines.stages import _compare_config
+def test_champion_comparison_uses_the_candidates_label_window(
+    fitted: tuple, tmp_path: Path
+) -> None:
+    """The comparison reads the label definition the candidate package records (the
+    fixture's dataset was labelled with a 60 s horizon, not the 300 s default)."""
+    from csx_core.ml.train import evaluate_folds, package_fold
+    from csx_pipelines.stages import TRAINING_DIR, _compare_config
 
-    ds, _ = fitted
-    # the fixture's dataset was labelled with a 60 s horizon, not the 300 s default
-    assert _compare_config(Path("unused"), ds).labels.horizon_s == 60
+    ds, models = fitted
+    config = synthetic_config(tmp_path)
+    report = evaluate_folds(ds, models, config)
+    package_fold(ds, models[-1], report, config, tmp_path / TRAINING_DIR / "package")
+    compared = _compare_config(tmp_path)
+    assert compared.labels == config.labels
+    assert compared.labels.horizon_s == 60
