@@ -92,7 +92,8 @@ def _bytes(frame: str | bytes) -> bytes:
 async def test_a_stall_withholds_the_queued_backlog_too(serve: Serve) -> None:
     """At max speed the outbox holds seconds of frames; a stall that kept flushing them
     would hide itself from the client's stale-stream watchdog."""
-    ex = await serve(make_events(3_000), speed=None, send_queue_frames=256, await_clients=1)
+    # Enough events that the max-speed replay is still going when the stall begins.
+    ex = await serve(make_events(30_000), speed=None, send_queue_frames=256, await_clients=1)
     hub = ex.control.hub  # type: ignore[union-attr]
     async with connect(f"{ex.ws_url}/market/ws/btcusdt@aggTrade") as ws:
         reader = asyncio.create_task(until_closed(ws))

@@ -55,9 +55,19 @@ def test_payload_format_follows_the_receiver(url: str, key: str) -> None:
 
 def test_alert_text_is_readable() -> None:
     text = alert_text(
-        {"symbol": "BTCUSDT", "p_inplay": 0.8123, "direction": "UP", "reason_codes": ["VOL"]}
+        {
+            "symbol": "BTCUSDT",
+            "p_inplay": 0.8123,
+            "direction": "UP",
+            "reason_codes": ["VOL"],
+            "backtest_net_edge_bps": -3.25,
+        }
     )
-    assert text == "BTCUSDT in play: p=0.81 UP (VOL)"
+    assert text == "BTCUSDT in play: p=0.81 UP (VOL); backtest net edge -3.2 bps/trade"
+    either = alert_text({"symbol": "ETHUSDT", "p_inplay": 0.7, "direction": "EITHER"})
+    assert either == (
+        "ETHUSDT in play: p=0.70 either way (no reasons); backtest net edge unknown"
+    )
 
 
 @dataclass
