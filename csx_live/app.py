@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from csx_core.ranking.tick import TickPipeline
 from csx_core.resilience.backoff import Backoff, BackoffPolicy
 from csx_core.resilience.breaker import BreakerPolicy, CircuitBreaker
 from csx_core.resilience.governor import RestGovernor
+from csx_core.store import EventStore
 from csx_live.config import LiveSettings, Profile
 from csx_live.connectors import (
     GapLedger,
@@ -64,6 +65,7 @@ from csx_live.model import (
 )
 from csx_live.outcomes_wiring import LiveOutcomes, edge_table_of, labels_of
 from csx_live.queue import DropOldestQueue
+from csx_live.recorder import GAPS_FILE, BatchRecorder, DowntimeGap, GapJournal, last_committed_ns
 from csx_live.rest import RestClient
 from csx_live.runner import Decode, Runner, RunnerConfig, TickReport
 from csx_live.server import GuardedAppRunner, HttpLimits, create_app
@@ -171,6 +173,7 @@ class LiveComponents:
     sink: JsonlSink | None = None
     explain: LiveExplain | None = None
     outcomes: LiveOutcomes | None = None
+    recorder: BatchRecorder | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -183,11 +186,16 @@ def build_live(
     explain_service: ExplainService | None = None,
     wall_ns: Callable[[], int] = time.time_ns,
     rand: Callable[[], float] | None = None,
+    record_to: Path | None = None,
+    merge_idle_s: float | None = RunnerConfig.merge_idle_s,
 ) -> LiveComponents:
     """Wire the runner and its server; nothing touches the network until the app starts.
 
     ``explain_service`` replaces the one made from the settings (tests inject a slow or
-    failing explainer); it must be registered on a registry of its own or this one."""
+    failing explainer); it must be registered on a registry of its own or this one.
+    ``record_to``: also record every event the engine consumes, and the gap ledger, into
+    that event store (``csx live --record``). ``merge_idle_s``: ``RunnerConfig``'s (a
+    max-speed replay needs a long one)."""
     state = LiveState(
         prod_requires_verified=settings.profile is Profile.PROD,
         min_warm_share=settings.min_warm_share,
@@ -215,6 +223,7 @@ def build_live(
             top_k=settings.top_k,
             consumer_pause_s=0.05 if "slow_consumer" in settings.faults else 0.0,
             max_tick_lag_s=settings.max_tick_lag_s or None,
+            merge_idle_s=merge_idle_s,
         ),
         wall_ns=wall_ns,
     )
@@ -256,6 +265,8 @@ def build_live(
         explain=explain,
         outcomes=outcomes,
     )
+    if record_to is not None:
+        parts.recorder = _record_into(parts, record_to)
 
     async def live_context(_: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
@@ -329,6 +340,23 @@ def build_live(
     return parts
 
 
+def _record_into(parts: LiveComponents, root: Path) -> BatchRecorder:
+    """What ``csx record`` writes, from the runner: the events its engine consumes and the
+    gap ledger (plus this recorder's own downtime on a store that holds events already)."""
+    store = EventStore(root)
+    recorder = BatchRecorder(store)
+    journal = GapJournal(root / GAPS_FILE, position=lambda: parts.state.last_event_ns)
+    downtime = DowntimeGap(journal, last_committed_ns(store))
+
+    def record(events: Sequence[MarketEvent]) -> None:
+        downtime.on_events(events)
+        recorder.add(events)
+
+    parts.runner.recorder = record
+    parts.ledger.on_close.append(journal.append)
+    return recorder
+
+
 def _wire_network(
     parts: LiveComponents,
     session: aiohttp.ClientSession,
@@ -400,10 +428,17 @@ async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
     s = parts.settings
     try:
         loaded = await asyncio.to_thread(loader, s)
+        await _serve_model(parts, loaded)
     except ModelUnavailableError as exc:
         parts.state.model_error = str(exc)
         log.error("no model: %s", exc)
-        return
+    except Exception as exc:  # a task that dies silently would leave "model_not_loaded" bare
+        parts.state.model_error = f"{type(exc).__name__}: {exc}"
+        log.exception("the model could not be served")
+
+
+async def _serve_model(parts: LiveComponents, loaded: LoadedModel) -> None:
+    s = parts.settings
     # Before the model is published, so PROD is never ready on a champion moved around gates.
     gate = await asyncio.to_thread(
         champion_gate_record, loaded.info.source, loaded.info.version, s.mlflow_tracking_uri
@@ -475,6 +510,7 @@ async def _stop(parts: LiveComponents) -> None:
     webhook_tasks = [t for t in parts.tasks if t.get_name() == "webhooks"]
     others = [t for t in parts.tasks if t not in webhook_tasks]
     await _cancel(others)
+    log.info("feature digest", extra=parts.runner.parity())
     if parts.shards is not None:
         await parts.shards.stop()
     if parts.webhooks is not None and parts.webhooks.pending and webhook_tasks:
@@ -485,6 +521,9 @@ async def _stop(parts: LiveComponents) -> None:
     if parts.sink is not None:
         parts.sink.flush()
         parts.sink.close()
+    if parts.recorder is not None:
+        await asyncio.to_thread(parts.recorder.close)
+        log.info("recording closed", extra=parts.recorder.stats.to_dict())
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

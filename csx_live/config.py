@@ -214,8 +214,10 @@ class LiveSettings:
         _require(
             0 < self.rest_weight_budget_1m <= 2400, "rest_weight_budget_1m", "must be in 1..2400"
         )
-        for name in ("enter_threshold", "exit_threshold", "alert_threshold"):
+        for name in ("enter_threshold", "exit_threshold"):
             _require(0.0 <= getattr(self, name) <= 1.0, name, "must be a probability in [0, 1]")
+        # The alerter needs a positive threshold (an alert at p = 0 is every row).
+        _require(0.0 < self.alert_threshold <= 1.0, "alert_threshold", "must be in (0, 1]")
         _require(
             self.exit_threshold <= self.enter_threshold,
             "exit_threshold",

@@ -48,6 +48,9 @@ def test_sources_layer_file_then_env_then_overrides(tmp_path: Path) -> None:
         ({"CSX_FAULTS": "explode"}, "faults"),
         ({"CSX_MAX_STREAMS_PER_CONNECTION": "5000"}, "max_streams_per_connection"),
         ({"CSX_EXIT_THRESHOLD": "0.9", "CSX_ENTER_THRESHOLD": "0.5"}, "exit_threshold"),
+        ({"CSX_ALERT_THRESHOLD": "0"}, "alert_threshold"),
+        ({"CSX_ENTER_THRESHOLD": "1.5"}, "enter_threshold"),
+        ({"CSX_MIN_WARM_SHARE": "1.2"}, "min_warm_share"),
     ],
 )
 def test_bad_values_fail_naming_the_field(env: dict[str, str], field: str) -> None:
