@@ -206,14 +206,17 @@ def store_batches(
     from csx_core.store import KIND_ORDER, EventStore
 
     store = EventStore(root)
-    days = sorted({d for kind in KIND_ORDER for d in store.dates(kind)})
+    # Listed once: ``dates`` walks a kind's partitions, and calling it per kind per day made a
+    # long replay quadratic in its days.
+    by_kind = {kind: set(store.dates(kind)) for kind in KIND_ORDER}
+    days = sorted(set().union(*by_kind.values()))
     for day in days:
         if (start is not None and day < start) or (end is not None and day > end):
             continue
         batch = {
             kind: store.read(kind, start=day, end=day, symbols=symbols)
             for kind in KIND_ORDER
-            if day in store.dates(kind)
+            if day in by_kind[kind]
         }
         yield without_shadowed_klines(batch)
 

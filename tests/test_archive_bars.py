@@ -10,7 +10,6 @@ import pyarrow as pa
 import pytest
 
 from csx_core.archive import import_archives
-from csx_core.archive.bars import month_slices
 from csx_core.archive.convert import convert
 from csx_core.archive.formats import spec_for
 from csx_core.archive.reader import read_chunks, sources
@@ -94,15 +93,6 @@ def test_the_vectorised_reader_equals_the_per_row_reference(tmp_path: Path) -> N
         for c in read_chunks(source, spec.format, chunk_rows=300, slow=False, bad=print)
     )
     assert fast.equals(per_row_reference(path))
-
-
-def test_month_slices_split_on_utc_months(tmp_path: Path) -> None:
-    path = ohlcv_file(tmp_path, "BTC")
-    table = per_row_reference(path)
-    slices = month_slices(table)
-    assert [m for m, _ in slices] == ["2024-02", "2024-03"]
-    feb_bars = 29 * 24  # a bar is stamped at its close, 1 ms before the next open
-    assert [t.num_rows for _, t in slices] == [feb_bars, HOURS - feb_bars]
 
 
 def test_cli_shows_bar_progress_and_quiet_keeps_the_summary(

@@ -36,6 +36,7 @@ from csx_core.store import (
     SchemaMismatchError,
     StoreCorruption,
 )
+from csx_core.store.layout import DAY, MONTH
 from csx_core.store.merge import to_events
 from csx_core.store.store import events_table
 from csx_core.store.validate import row_problems
@@ -268,7 +269,32 @@ def test_a_kline_straddling_midnight_reads_back_once(store: EventStore) -> None:
     closed_bar = kline(1439, ts=T0 + DAY_NS + 5 * 10**6, closed=True)  # stamped 00:00:00.005
     store.write_events([open_bar])
     store.write_events([closed_bar])
-    assert store.dates("kline") == [date(2024, 8, 8), date(2024, 8, 9)]
+    assert store.dates("kline") == [date(2024, 8, 8), date(2024, 8, 9)]  # day partitions
+    assert read_events(store, "kline") == [closed_bar]
+    assert list(store.iter_events()) == [open_bar, closed_bar]
+
+
+def test_a_kline_straddling_midnight_is_superseded_within_its_month(store: EventStore) -> None:
+    open_bar = kline(1439, ts=T0 + DAY_NS - 10**9, closed=False, close=100.5)  # 23:59 bar
+    closed_bar = kline(1439, ts=T0 + DAY_NS + 5 * 10**6, closed=True)  # stamped 00:00:00.005
+    store.write("kline", events_table("kline", [open_bar]), span=MONTH)
+    assert store.dates("kline") == [date(2024, 8, 8)]
+    (report,) = store.write_events([closed_bar])  # follows the kind's month partitions
+    assert (report.span, report.rows_written, report.rows_replaced) == (MONTH, 1, 1)
+    assert store.dates("kline") == [date(2024, 8, 9)]  # Aug 8 lost its only row
+    assert read_events(store, "kline") == [closed_bar]
+    assert list(store.iter_events()) == [closed_bar]
+
+
+@pytest.mark.parametrize("span", [DAY, MONTH])
+def test_a_kline_straddling_the_month_end_reads_back_once(store: EventStore, span: str) -> None:
+    last_minute = 23 * 1440 + 1439  # 2024-08-31 23:59
+    month_end = T0 + 24 * DAY_NS
+    open_bar = kline(last_minute, ts=month_end - 10**9, closed=False, close=100.5)
+    closed_bar = kline(last_minute, ts=month_end + 5 * 10**6, closed=True)
+    store.write("kline", events_table("kline", [open_bar]), span=span)
+    store.write("kline", events_table("kline", [closed_bar]), span=span)
+    assert store.dates("kline") == [date(2024, 8, 31), date(2024, 9, 1)]
     assert read_events(store, "kline") == [closed_bar]
     assert list(store.iter_events()) == [open_bar, closed_bar]
 

@@ -19,7 +19,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--store", type=existing_dir, default="data/events", help="store root (must exist)"
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sub.add_parser("stats", parents=[common], help="rows, files and dates per kind")
+    sub.add_parser("stats", parents=[common], help="rows, days, span, partitions, files per kind")
     verify = sub.add_parser("verify", parents=[common], help="hash every file vs its manifest")
     verify.add_argument("--clean", action="store_true", help="also delete files no manifest lists")
     query = sub.add_parser("query", parents=[common], help="run SQL over one view per kind")
@@ -70,7 +70,9 @@ def _stats(store: EventStore) -> int:
             "symbols": row[1],
             "first_date": str(row[2]),
             "last_date": str(row[3]),
-            "partitions": len(store.dates(kind)),
+            "days": len(store.dates(kind)),
+            "span": store.span(kind),
+            "partitions": len(store.partitions(kind)),
             "files": len(store.committed_files(kind)),
         }
         print(json.dumps(line))

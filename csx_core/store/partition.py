@@ -1,4 +1,4 @@
-"""Reading and writing one partition (one kind, one UTC day) under its manifest."""
+"""Reading and writing one partition (one kind, one UTC day or month) under its manifest."""
 
 from __future__ import annotations
 
@@ -14,8 +14,22 @@ import pyarrow.parquet as pq
 from csx_core.contracts import EVENT_KINDS
 from csx_core.store.atomic import ensure_dir, write_atomic
 from csx_core.store.errors import SchemaMismatchError, StoreCorruption
-from csx_core.store.keys import DEDUP_KEYS, absent_from, conform, sort_rows, unique_mask
-from csx_core.store.manifest import FileEntry, Manifest, load_manifest, save_manifest
+from csx_core.store.keys import (
+    DEDUP_KEYS,
+    absent_from,
+    conform,
+    partition_days,
+    sort_rows,
+    unique_mask,
+)
+from csx_core.store.layout import DAY, day_numbers_to_iso
+from csx_core.store.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    load_manifest,
+    save_manifest,
+)
 
 PARQUET_COMPRESSION = "zstd"
 """Dictionary encoding only for string columns (symbol, interval, side, status): trying it
@@ -127,9 +141,17 @@ def _encode(table: pa.Table) -> tuple[bytes, FileEntry]:
 
 
 def write_partition(
-    kind: str, day: str, partition: Path, rows: pa.Table, hashes: HashCache, *, max_files: int
+    kind: str,
+    key: str,
+    partition: Path,
+    rows: pa.Table,
+    hashes: HashCache,
+    *,
+    max_files: int,
+    span: str = DAY,
 ) -> PartitionWrite:
-    """Merge ``rows`` (conformed, sorted, unique within themselves) into the partition.
+    """Merge ``rows`` (conformed, sorted, unique within themselves) into the partition named
+    ``key`` (its date; a month's first day for ``span`` month).
 
     New keys are appended as one new file; if a kline supersedes a stored version, or the
     partition would exceed ``max_files`` files, the partition is rewritten as one file. The
@@ -137,7 +159,11 @@ def write_partition(
     """
     ensure_dir(partition)
     manifest = load_manifest(partition)
-    contract = EVENT_KINDS[kind]
+    if manifest is not None and manifest.span != span:
+        # The store picks the span its partitions already have; this guards the invariant.
+        raise StoreCorruption(
+            partition / MANIFEST_NAME, f"a {manifest.span} partition written as a {span} one"
+        )
     old_files = manifest.files if manifest else ()
     existing: pa.Table | None = None
     replaced = 0
@@ -165,31 +191,65 @@ def write_partition(
         if existing is None:
             assert manifest is not None
             existing = read_partition(kind, partition, manifest, hashes)
-        to_write = sort_rows(kind, pa.concat_tables([existing, fresh]))
-        kept: tuple[FileEntry, ...] = ()
+        path = commit_partition(
+            kind,
+            key,
+            partition,
+            sort_rows(kind, pa.concat_tables([existing, fresh])),
+            hashes,
+            span=span,
+            replacing=old_files,
+        )
     else:
-        to_write = fresh
-        kept = old_files
-    data, entry = _encode(to_write)
+        days = manifest.days if manifest is not None else ()
+        path = commit_partition(
+            kind, key, partition, fresh, hashes, span=span, kept=old_files, kept_days=days
+        )
+    return PartitionWrite(fresh.num_rows, duplicates, replaced, (path,))
+
+
+def commit_partition(
+    kind: str,
+    key: str,
+    partition: Path,
+    table: pa.Table,
+    hashes: HashCache,
+    *,
+    span: str,
+    kept: tuple[FileEntry, ...] = (),
+    kept_days: tuple[str, ...] = (),
+    replacing: tuple[FileEntry, ...] = (),
+) -> Path:
+    """Write ``table`` (sorted) as one new file of the partition and commit a manifest
+    listing it plus ``kept`` (whose rows cover ``kept_days``); then delete the
+    ``replacing`` files. The manifest rename is the commit point: a crash before it leaves
+    the previous manifest and its files in place, one after it leaves only orphans."""
+    data, entry = _encode(table)
     path = partition / entry.name
     write_atomic(path, data)
     hashes.remember(path, entry.sha256)
     files = tuple(sorted((*kept, entry), key=lambda f: (f.ts_min, f.ts_max, f.name)))
+    contract = EVENT_KINDS[kind]
+    days: tuple[str, ...] = ()
+    if span != DAY:
+        new_days = day_numbers_to_iso(partition_days(table))
+        days = tuple(sorted({*kept_days, *new_days}))
     save_manifest(
         partition,
         Manifest(
             kind=kind,
-            date=day,
+            date=key,
             contract=contract.__name__,
             schema_version=contract.SCHEMA_VERSION,
             files=files,
+            span=span,
+            days=days,
         ),
     )
-    if rewrite:
-        for old in old_files:
-            if old.name != entry.name:
-                (partition / old.name).unlink(missing_ok=True)
-    return PartitionWrite(fresh.num_rows, duplicates, replaced, (path,))
+    for old in replacing:
+        if old.name != entry.name:
+            (partition / old.name).unlink(missing_ok=True)
+    return path
 
 
 def unique_rows(kind: str, table: pa.Table) -> pa.Table:
