@@ -40,6 +40,7 @@ Histogram (observed once per tick). No label carries a symbol: cardinality stays
 | ``csx_ticks_total`` | counter | ticks run |
 | ``csx_ticks_skipped_total`` | counter | due ticks skipped while behind the feed (load shedding) |
 | ``csx_tick_errors_total`` | counter | ticks that raised (logged, the loop goes on) |
+| ``csx_parity_breaks_total{cause}`` | counter | why live features may differ from a replay |
 | ``csx_feature_staleness_seconds`` | gauge | wall time since the last market event |
 | ``csx_scored_symbols`` | gauge | symbols scored at the last tick |
 | ``csx_universe_symbols`` | gauge | symbols in the universe |
@@ -164,6 +165,18 @@ def _promise(realised: Mapping[str, Any] | None) -> Iterator[Metric]:
     yield _g("csx_alert_promise_diverged", "1 when realised and promised CIs part", diverged)
 
 
+def _parity_breaks(view: Mapping[str, Any] | None) -> CounterMetricFamily:
+    """``Runner.parity``'s breaks by cause (a fixed set): while all are 0 the digest at
+    ``/api/parity`` is the one ``csx replay`` of the session's recording prints. The digest
+    itself is no label: it changes every tick, so it would start a new series each scrape."""
+    family = CounterMetricFamily(
+        "csx_parity_breaks", "Ways live features left offline replay's", labels=["cause"]
+    )
+    for cause, count in (view or {}).get("breaks", {}).items():
+        family.add_metric([cause], count)
+    return family
+
+
 def rss_bytes() -> int:
     """Current RSS from /proc (Linux), else the peak from getrusage."""
     try:
@@ -224,6 +237,7 @@ class LiveCollector(Collector):
         yield _c("csx_ticks", "Ticks run", c.ticks)
         yield _c("csx_ticks_skipped", "Due ticks skipped while behind the feed", c.ticks_skipped)
         yield _c("csx_tick_errors", "Ticks that raised", c.tick_errors)
+        yield _parity_breaks(st.parity())
         yield _g("csx_tick_drift_seconds", "Last tick wall time minus schedule", st.tick_drift_s)
         age = st.data_age_s(now)
         yield _g(

@@ -46,6 +46,7 @@ from csx_core.contracts import Kline, MarketEvent, PredictionSnapshot, ReasonCod
 from csx_core.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
+    FEATURE_VERSION,
     PRICE_COLUMNS,
     EventClock,
     SnapshotDigest,
@@ -167,6 +168,9 @@ class Runner:
         """Fed every event (klines included) just before the engine consumes it."""
         self.digest = SnapshotDigest()
         """Running digest of every TickFrame this runner produced (``csx_core.replay``'s)."""
+        self.digest_span: tuple[int, int] | None = None
+        """First and last tick time (ns) the digest covers (it skips ticks without rows)."""
+        self.gaps_marked = 0
         self._last_fired: int | None = None
         self.fallback_ticks = 0
         """Ticks fired by the wall-clock fallback (replay never has them; see ``run``)."""
@@ -180,6 +184,7 @@ class Runner:
         self._last: tuple[TickFrame, TickFrame, TickOutput | None] | None
         self._last = None
         state.symbol_view = self.symbol_view
+        state.parity = self.parity
 
     def use_pipeline(self, pipeline: TickPipeline, cost: CostModel | None) -> None:
         """Start scoring with ``pipeline`` (a model became available)."""
@@ -196,6 +201,7 @@ class Runner:
         overlapping it yield NaN rather than features computed over missing data."""
         if entry.end_ns is None:
             return
+        self.gaps_marked += 1
         for symbol in gap_symbols(entry):
             self.engine.mark_gap(symbol, entry.start_ns, entry.end_ns)
 
@@ -327,6 +333,8 @@ class Runner:
             return
         duration = time.perf_counter() - start
         self.digest.update(frame)
+        if len(frame):
+            self.digest_span = (ts if self.digest_span is None else self.digest_span[0], ts)
         state.last_tick_ns = ts
         now = self._wall_ns()
         state.last_tick_wall_ns = now
@@ -442,6 +450,36 @@ class Runner:
                 listener(report)
             except Exception:
                 log.exception("tick listener failed")
+
+    def parity(self) -> dict[str, Any]:
+        """The running feature digest (``/api/parity``, logged at shutdown): ``digest``,
+        ``ticks`` and ``rows`` equal those ``csx replay`` prints for what this session
+        recorded while every count in ``breaks`` is 0 — each one is a way, documented at
+        the top of this module, for live features to leave offline replay's (a fallback
+        tick, a skipped or failed tick, a late or dropped event, a gap marked on close, a
+        batch the recorder refused). ``events_pending`` (queued or held by the merge) is
+        not in the digest yet."""
+        span = self.digest_span
+        counters = self.state.counters
+        return {
+            "digest": self.digest.hexdigest(),
+            "ticks": self.digest.ticks,
+            "rows": self.digest.rows,
+            "first_tick_ns": span[0] if span else None,
+            "last_tick_ns": span[1] if span else None,
+            "feature_version": FEATURE_VERSION,
+            "events_received": self.state.ingest.events,
+            "events_pending": len(self.queue) + (self.merge.held if self.merge else 0),
+            "breaks": {
+                "fallback_tick": self.fallback_ticks,
+                "tick_skipped": counters.ticks_skipped,
+                "tick_error": counters.tick_errors,
+                "late_event": self.engine.late_events,
+                "event_dropped": self.queue.dropped,
+                "gap_marked": self.gaps_marked,
+                "record_error": self.record_errors,
+            },
+        }
 
     @property
     def last_tick(self) -> tuple[TickFrame, TickOutput | None] | None:

@@ -3,9 +3,10 @@
 Routes: ``/metrics`` (Prometheus text from the injected registry), ``/healthz`` (process
 alive, JSON), ``/readyz`` (200 only when connected, a model is loaded and data is fresh;
 503 with the reasons), ``/api/ranks`` and ``/api/symbol/{symbol}`` (JSON from
-:class:`LiveState`), ``/api/gaps`` (the gap ledger). Background work (the runner) is
-attached through ``cleanup_ctx`` so it starts with the app and is cancelled and awaited
-when the app shuts down.
+:class:`LiveState`), ``/api/gaps`` (the gap ledger), ``/api/parity`` (the running feature
+digest, to compare with ``csx replay`` of the session's recording: ``Runner.parity``).
+Background work (the runner) is attached through ``cleanup_ctx`` so it starts with the app
+and is cancelled and awaited when the app shuts down.
 
 HTTP limits (:class:`HttpLimits`, issue 22): a connection that has not sent complete request
 headers within ``header_timeout_s`` is closed; at ``max_connections`` open connections the
@@ -246,6 +247,13 @@ async def _gaps(request: web.Request) -> web.Response:
     return web.json_response({"gaps": request.app[GAPS]()})
 
 
+async def _parity(request: web.Request) -> web.Response:
+    view = request.app[STATE].parity()
+    if view is None:
+        return web.json_response({"error": "no runner"}, status=503)
+    return web.json_response(view)
+
+
 def create_app(
     *,
     state: LiveState,
@@ -276,5 +284,6 @@ def create_app(
     app.router.add_get("/api/ranks", _ranks)
     app.router.add_get("/api/symbol/{symbol}", _symbol)
     app.router.add_get("/api/gaps", _gaps)
+    app.router.add_get("/api/parity", _parity)
     app.cleanup_ctx.extend(background)
     return app

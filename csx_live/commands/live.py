@@ -25,6 +25,13 @@ _FLAGS = {
 }
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file ([live] table)")
     parser.add_argument(
@@ -36,6 +43,16 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--shard", help="INDEX/COUNT: serve only this shard of the universe (e.g. 0/4)"
     )
     parser.add_argument("--log-level", default=os.environ.get("CSX_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--record", type=Path, metavar="STORE",
+        help="also record what the engine consumes into this event store (csx replay it to "
+        "check /api/parity's digest)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge-idle-s", type=_positive,
+        help="seconds a silent connection may hold the others back (default: the runner's "
+        "0.25; a csx exchange --speed max replay needs about 60)",
+    )  # fmt: skip
     for name, kind in _FLAGS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
 
@@ -58,10 +75,15 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from csx_live.app import DecoderUnavailableError, build_live, serve_until_signalled
     from csx_live.logging import configure_logging
+    from csx_live.runner import RunnerConfig
 
     configure_logging(level=args.log_level, secrets=settings.secrets())
     try:
-        parts = build_live(settings)
+        parts = build_live(
+            settings,
+            record_to=args.record,
+            merge_idle_s=args.merge_idle_s or RunnerConfig.merge_idle_s,
+        )
     except DecoderUnavailableError as exc:
         print(f"csx live: {exc}", file=sys.stderr)
         return 3
