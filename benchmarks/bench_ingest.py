@@ -338,7 +338,7 @@ def _tick_latency(*, quick: bool) -> None:
     from csx_core.ml.baseline import BaselineScorer
     from csx_core.ml.calibration import Calibrator
     from csx_core.ml.package import load_package
-    from csx_core.ml.scorer import GrossMoveModel, Scorer
+    from csx_core.ml.scorer import Scorer
     from csx_core.ranking.alerts import AlertConfig, Alerter
     from csx_core.ranking.ranker import Ranker, RankerConfig
     from csx_core.ranking.tick import TickPipeline
@@ -357,7 +357,6 @@ def _tick_latency(*, quick: bool) -> None:
             names=FEATURE_NAMES,
             calibrator=Calibrator("platt", a=1.0, b=-2.0),
             term_means=np.zeros(3),
-            gross=GrossMoveModel(in_play_bps=40.0, other_bps=5.0),
         )
     rng = random.Random(7)
     symbols = [f"S{i:03d}USDT" for i in range(n_symbols)]

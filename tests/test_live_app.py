@@ -20,11 +20,11 @@ from aiohttp import web
 
 from csx_live.app import LiveComponents, build_live
 from csx_live.config import LiveSettings, load_settings
-
-WARMUP_S = 63 * 60  # the feature engine's 60-minute baselines, in whole minutes
 from csx_live.model import LoadedModel, ModelUnavailableError
 from csx_live.state import ModelInfo
 from tests.test_live_runner import baseline, json_decode
+
+WARMUP_S = 63 * 60  # the feature engine's 60-minute baselines, in whole minutes
 
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "BTCUSDT")
 

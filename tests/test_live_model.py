@@ -11,7 +11,6 @@ import pytest
 from csx_core.features import EngineConfig, FeatureEngine
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
-from csx_core.ml.scorer import GrossMoveModel
 from csx_core.ml.synthetic import noise_package
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
@@ -104,7 +103,6 @@ def test_a_model_on_other_features_is_refused_by_the_runner(package: Path) -> No
         names=("not_an_engine_feature",),
         calibrator=Calibrator("platt"),
         term_means=np.zeros(3),
-        gross=GrossMoveModel(in_play_bps=1.0, other_bps=0.0),
     )
     with pytest.raises(ValueError, match="features the engine lacks"):
         runner.use_pipeline(TickPipeline(narrowed, Ranker(RankerConfig())), None)

@@ -15,7 +15,6 @@ from csx_core.contracts import BookTop, MarketEvent, Trade
 from csx_core.features import FEATURE_NAMES, EngineConfig, FeatureEngine
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
-from csx_core.ml.scorer import GrossMoveModel
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
@@ -97,8 +96,9 @@ def warmup_frames(step_s: int = 10) -> list[bytes]:
             px = 100.0 * (k + 1) + (i % 7) * 0.01
             trade = {"e": "aggTrade", "E": ms, "T": ms, "a": 10_000_000 + i * 10 + k, "s": sym,
                      "p": f"{px:.4f}", "q": "1", "m": bool(i % 2)}  # fmt: skip
-            book = {"e": "bookTicker", "E": ms, "T": ms, "u": 10_000_000 + i * 10 + k, "s": sym,
-                    "b": f"{px - 0.01:.4f}", "B": "5", "a": f"{px + 0.01:.4f}", "A": "5"}  # fmt: skip
+            book = {"e": "bookTicker", "E": ms, "T": ms, "u": 10_000_000 + i * 10 + k,
+                    "s": sym, "b": f"{px - 0.01:.4f}", "B": "5", "a": f"{px + 0.01:.4f}",
+                    "A": "5"}  # fmt: skip
             out.append(json.dumps({"stream": f"{sym.lower()}@aggTrade", "data": trade}).encode())
             out.append(json.dumps({"stream": f"{sym.lower()}@bookTicker", "data": book}).encode())
     return out
@@ -115,7 +115,6 @@ def baseline() -> BaselineScorer:
         names=FEATURE_NAMES,
         calibrator=Calibrator("platt", a=1.0, b=-1.0),
         term_means=np.zeros(3),
-        gross=GrossMoveModel(in_play_bps=40.0, other_bps=5.0),
     )
 
 
@@ -165,7 +164,8 @@ def make_runner(tmp_path: Path) -> Iterator[MakeRunner]:
 def test_event_time_ticks_rank_alert_and_sink(tmp_path: Path, make_runner: MakeRunner) -> None:
     runner, state, observed = make_runner()
     warm_up(runner)
-    assert state.warm_symbols == 3 and state.scored_universe == 3
+    assert state.warm_symbols == 3
+    assert state.scored_universe == 3
     ticks = state.counters.ticks
     observed.clear()
     for frame in frames(6):
@@ -200,9 +200,12 @@ def test_symbols_still_warming_up_are_neither_ranked_nor_alerted(make_runner: Ma
     runner.process(runner.queue.get_nowait_batch(1_000_000))
     assert state.counters.ticks == 29
     assert (state.warm_symbols, state.scored_universe, state.scored_symbols) == (0, 3, 0)
-    assert state.ranks == [] and state.counters.alerts == 0
+    assert state.ranks == []
+    assert state.counters.alerts == 0
     view = state.symbol_view("BTCUSDT")
-    assert view is not None and view["warm"] is False and "p_inplay" not in view
+    assert view is not None
+    assert view["warm"] is False
+    assert "p_inplay" not in view
     state.last_event_wall_ns = T0
     ready, reasons = state.readiness(T0, fresh_s=10.0)
     assert not ready

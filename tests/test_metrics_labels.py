@@ -179,13 +179,11 @@ def baseline_scorer() -> BaselineScorer:
     from csx_core.features import FEATURE_NAMES
     from csx_core.ml.baseline import BaselineScorer
     from csx_core.ml.calibration import Calibrator
-    from csx_core.ml.scorer import GrossMoveModel
 
     return BaselineScorer(
         names=FEATURE_NAMES,
         calibrator=Calibrator("platt", a=1.0, b=-1.0),
         term_means=np.zeros(3),
-        gross=GrossMoveModel(in_play_bps=40.0, other_bps=5.0),
     )
 
 

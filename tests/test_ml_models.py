@@ -13,7 +13,7 @@ from csx_core.ml import metrics as m
 from csx_core.ml.baseline import BaselineScorer, fit_baseline
 from csx_core.ml.calibration import Calibrator, fit_calibrator, sigmoid
 from csx_core.ml.frame import feature_names, matrix
-from csx_core.ml.scorer import GrossMoveModel, score_table
+from csx_core.ml.scorer import score_table
 from csx_core.ml.synthetic import synthetic_feature_table
 from csx_core.ranking.reasons import ReasonMapper, match_rule
 
@@ -156,7 +156,6 @@ def test_baseline_degrades_gracefully_without_its_features() -> None:
         names=keep,
         calibrator=Calibrator("platt", a=1.0, b=-1.0),
         term_means=np.zeros(3),
-        gross=GrossMoveModel(20.0, 5.0),
     )
     scores = base.score(x)
     assert np.allclose(scores.p, sigmoid(np.array(-1.0)))

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from csx_core.contracts import RankAction, RankEvent, ReasonCode
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
-from csx_core.ml.scorer import GrossMoveModel
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
@@ -150,7 +149,6 @@ def test_tick_pipeline_ranks_explains_and_alerts() -> None:
         names=names,
         calibrator=Calibrator("platt", a=2.0, b=-4.0),
         term_means=np.zeros(3),
-        gross=GrossMoveModel(30.0, 5.0),
     )
     rng = np.random.default_rng(1)
     x = np.column_stack([rng.exponential(2.0, 12), rng.normal(0, 10, 12), rng.uniform(0.5, 3, 12)])

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from csx_core.contracts import ReasonCode
 from csx_core.ml.calibration import Calibrator, fit_calibrator
 from csx_core.ml.edge import EdgeTable
-from csx_core.ml.scorer import GrossMoveModel, Scores, reason_row_mask
+from csx_core.ml.scorer import Scores, reason_row_mask
 from csx_core.ranking.reasons import ReasonMapper
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,7 +78,6 @@ class BaselineScorer:
         names: tuple[str, ...],
         calibrator: Calibrator,
         term_means: FloatArray,
-        gross: GrossMoveModel,
         spec: BaselineSpec | None = None,
         feature_version: str = "",
         return_scale: float = 1.0,
@@ -90,7 +89,6 @@ class BaselineScorer:
         self.spec = spec or BaselineSpec()
         self.calibrator = calibrator
         self.term_means = np.asarray(term_means, dtype=np.float64)
-        self.gross = gross
         self.feature_version = feature_version
         self.cols = self.spec.resolve(names)
         used = [(role, j) for role, j in self.cols.items() if j is not None]
@@ -140,7 +138,6 @@ class BaselineScorer:
             names=self._names,
             calibrator=self.calibrator,
             term_means=self.term_means,
-            gross=self.gross,
             spec=self.spec,
             feature_version=self.feature_version,
             return_scale=self.return_scale,
@@ -163,7 +160,6 @@ class BaselineScorer:
             "calibrator": self.calibrator.to_dict(),
             "term_means": self.term_means.tolist(),
             "return_scale": self.return_scale,
-            "gross": {"in_play_bps": self.gross.in_play_bps, "other_bps": self.gross.other_bps},
         }
 
     @classmethod
@@ -172,7 +168,6 @@ class BaselineScorer:
             names=tuple(data["names"]),
             calibrator=Calibrator.from_dict(data["calibrator"]),
             term_means=np.asarray(data["term_means"], dtype=np.float64),
-            gross=GrossMoveModel(**data["gross"]),
             spec=BaselineSpec(**{k: tuple(v) for k, v in data["spec"].items()}),
             feature_version=data["feature_version"],
             return_scale=float(data["return_scale"]),
@@ -183,7 +178,6 @@ def fit_baseline(
     *,
     names: tuple[str, ...],
     x_train: FloatArray,
-    gross_train: FloatArray,
     y_train: npt.NDArray[np.bool_],
     x_calib: FloatArray,
     y_calib: npt.NDArray[np.bool_],
@@ -192,7 +186,7 @@ def fit_baseline(
     feature_version: str = "",
 ) -> BaselineScorer:
     """The baseline has no learned weights: training rows give the term means (reason
-    reference) and the gross-move model; the calibration fold fits the calibrator."""
+    reference); the calibration fold fits the calibrator."""
     spec = spec or BaselineSpec()
     cols = spec.resolve(names)
     x_train = np.asarray(x_train, dtype=np.float64)
@@ -207,7 +201,6 @@ def fit_baseline(
         names=names,
         calibrator=fit_calibrator(raw_calib, y_calib, method),
         term_means=means,
-        gross=GrossMoveModel.fit(gross_train, y_train),
         spec=spec,
         feature_version=feature_version,
         return_scale=scale,

@@ -38,9 +38,7 @@ def package_labels(package: PackagedScorer) -> LabelConfig:
     return LabelConfig(**package.contents.training["labels"])
 
 
-def label_files(
-    package: PackagedScorer, files: Sequence[Path], *, stride_s: int = 10
-) -> pa.Table:
+def label_files(package: PackagedScorer, files: Sequence[Path], *, stride_s: int = 10) -> pa.Table:
     """Feature files (a replay's day files) labelled with the package's own labels and cost
     model, one tick in ``stride_s`` kept (as training does)."""
     from csx_core.ml.dataset import labelled_sample

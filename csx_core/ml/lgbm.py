@@ -24,7 +24,7 @@ from csx_core.ml.attribution import LeafPathAttribution
 from csx_core.ml.calibration import Calibrator, sigmoid
 from csx_core.ml.direction import DirectionCall
 from csx_core.ml.edge import EdgeTable
-from csx_core.ml.scorer import GrossMoveModel, Scores, reason_row_mask
+from csx_core.ml.scorer import Scores, reason_row_mask
 from csx_core.ranking.reasons import ReasonMapper
 
 FloatArray = npt.NDArray[np.float64]
@@ -119,7 +119,6 @@ class LgbmScorer:
         calibrator: Calibrator,
         names: tuple[str, ...],
         centers: FloatArray,
-        gross: GrossMoveModel,
         predict_threads: int = 1,
         reason_method: str = "contrib",
         direction_call: DirectionCall | None = None,
@@ -138,7 +137,6 @@ class LgbmScorer:
         self._names = names
         self.calibrator = calibrator
         self.centers = np.asarray(centers, dtype=np.float64)
-        self.gross = gross
         self.direction_call = direction_call
         self.edge = edge
         self._threads = predict_threads

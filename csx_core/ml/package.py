@@ -6,7 +6,6 @@ Layout (every file listed in ``MANIFEST.json`` with its SHA-256 and size)::
     direction.txt     LightGBM text model (direction, trained on in-play rows)
     calibrator.json   Platt/isotonic parameters
     features.json     feature names (model column order), feature version, medians
-    gross.json        expected gross move model (bps)
     cost_model.json   cost-model version + params
     baseline.json     the calibrated baseline (live fallback)
     training.json     data digest, label/split/LightGBM config, best iteration
@@ -39,7 +38,7 @@ from csx_core.ml.costs import CostModel
 from csx_core.ml.direction import DirectionCall
 from csx_core.ml.edge import EdgeTable
 from csx_core.ml.lgbm import LgbmScorer
-from csx_core.ml.scorer import GrossMoveModel, Scores
+from csx_core.ml.scorer import Scores
 
 MANIFEST = "MANIFEST.json"
 PACKAGE_FORMAT = "csx-model-package/2"
@@ -48,7 +47,6 @@ FILES = (
     "direction.txt",
     "calibrator.json",
     "features.json",
-    "gross.json",
     "cost_model.json",
     "baseline.json",
     "training.json",
@@ -72,7 +70,6 @@ class PackageContents:
     names: tuple[str, ...]
     feature_version: str
     centers: FloatArray
-    gross: GrossMoveModel
     cost: CostModel
     baseline: BaselineScorer
     training: dict[str, Any]
@@ -102,9 +99,6 @@ def write_package(out_dir: Path, contents: PackageContents, *, overwrite: bool =
                 "feature_version": contents.feature_version,
                 "centers": contents.centers.tolist(),
             }
-        ),
-        "gross.json": _dumps(
-            {"in_play_bps": contents.gross.in_play_bps, "other_bps": contents.gross.other_bps}
         ),
         "cost_model.json": (contents.cost.to_json() + "\n").encode(),
         "baseline.json": _dumps(contents.baseline.to_dict()),
@@ -185,7 +179,6 @@ def read_package(pkg_dir: Path) -> PackageContents:
         names=tuple(features["names"]),
         feature_version=features["feature_version"],
         centers=np.asarray(features["centers"], dtype=np.float64),
-        gross=GrossMoveModel(**json.loads(raw["gross.json"])),
         cost=CostModel.from_json(raw["cost_model.json"].decode()),
         baseline=BaselineScorer.from_dict(json.loads(raw["baseline.json"])),
         training=json.loads(raw["training.json"]),
@@ -219,7 +212,6 @@ class PackagedScorer:
             calibrator=contents.calibrator,
             names=contents.names,
             centers=contents.centers,
-            gross=contents.gross,
             predict_threads=predict_threads,
             reason_method=reason_method,
             direction_call=contents.direction_call,

@@ -55,28 +55,6 @@ class Scorer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class GrossMoveModel:
-    """Expected best gross move (bps) = p·``in_play_bps`` + (1−p)·``other_bps``: the mean best
-    move of in-play and other rows in the training fold."""
-
-    in_play_bps: float
-    other_bps: float
-
-    @classmethod
-    def fit(cls, best_gross_bps: FloatArray, in_play: npt.NDArray[np.bool_]) -> GrossMoveModel:
-        g = np.asarray(best_gross_bps, dtype=np.float64)
-        y = np.asarray(in_play, dtype=bool)
-        return cls(
-            in_play_bps=float(g[y].mean()) if y.any() else 0.0,
-            other_bps=float(g[~y].mean()) if (~y).any() else 0.0,
-        )
-
-    def expected(self, p: FloatArray) -> FloatArray:
-        out: FloatArray = p * self.in_play_bps + (1.0 - p) * self.other_bps
-        return out
-
-
 def score_table(scorer: Scorer, table: pa.Table, *, with_reasons: bool = False) -> Scores:
     """Score every row of a feature table (columns looked up by the scorer's names)."""
     x = matrix(table, scorer.feature_names)

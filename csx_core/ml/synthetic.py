@@ -120,7 +120,6 @@ def noise_package(
     from csx_core.ml.direction import fit_direction_call
     from csx_core.ml.lgbm import LgbmParams, train_booster
     from csx_core.ml.package import PackageContents, write_package
-    from csx_core.ml.scorer import GrossMoveModel
 
     rng = np.random.default_rng(seed)
     names = FEATURE_NAMES
@@ -133,7 +132,6 @@ def noise_package(
         x[y], up[y], x[y], up[y], names, params, fixed_rounds=direction_rounds
     )
     calibrator = Calibrator("platt", a=1.0, b=0.0)
-    gross = GrossMoveModel(in_play_bps=40.0, other_bps=5.0)
     margin = lgb.Booster(model_str=direction).predict(x[y], raw_score=True)
     direction_call = fit_direction_call(np.asarray(margin, dtype=np.float64), up[y])
     edge_tables = {}
@@ -168,11 +166,8 @@ def noise_package(
         names=names,
         feature_version=FEATURE_VERSION,
         centers=np.nanmedian(x, axis=0),
-        gross=gross,
         cost=CostModel(),
-        baseline=BaselineScorer(
-            names=names, calibrator=calibrator, term_means=np.zeros(3), gross=gross
-        ),
+        baseline=BaselineScorer(names=names, calibrator=calibrator, term_means=np.zeros(3)),
         training=training or {"data_digest": f"noise-{seed}", "labels": {"horizon_s": 60}},
         metrics={},
         direction_call=direction_call,

@@ -35,12 +35,12 @@ from csx_core.ml.calibration import Calibrator, fit_calibrator
 from csx_core.ml.costs import CostModel
 from csx_core.ml.direction import DirectionCall, DirectionConfig, fit_direction_call
 from csx_core.ml.edge import EdgeTable
-from csx_core.ml.frame import column, feature_names, feature_version, matrix
+from csx_core.ml.frame import feature_names, feature_version, matrix
 from csx_core.ml.labels import LabelConfig, label_features
 from csx_core.ml.lgbm import LgbmParams, LgbmScorer, TrainedLgbm, fit_lgbm
 from csx_core.ml.package import PackageContents, write_package
 from csx_core.ml.plots import write_plots
-from csx_core.ml.scorer import GrossMoveModel, Scorer, Scores
+from csx_core.ml.scorer import Scorer, Scores
 from csx_core.ml.splits import Fold, SplitAudit, SplitConfig, audit_folds, walk_forward_folds
 
 FloatArray = npt.NDArray[np.float64]
@@ -85,7 +85,6 @@ class FittedFold:
     fold: Fold
     lgbm: TrainedLgbm
     calibrator: Calibrator
-    gross: GrossMoveModel
     baseline: BaselineScorer
     direction: DirectionCall
 
@@ -96,7 +95,6 @@ class FittedFold:
             calibrator=self.calibrator,
             names=self.lgbm.names,
             centers=self.lgbm.centers,
-            gross=self.gross,
             direction_call=self.direction,
             edge=edge,
         )
@@ -146,11 +144,10 @@ def dataset_from_labelled(labelled: pa.Table, config: TrainConfig) -> Dataset:
     return Dataset(table, names, feature_version(labelled), folds, audit, table_digest(table))
 
 
-def _labels(ds: Dataset) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], FloatArray]:
+def _labels(ds: Dataset) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     y = np.asarray(ds.table.column("in_play").to_numpy(zero_copy_only=False), dtype=bool)
     up = np.asarray(ds.table.column("direction").to_numpy(), dtype=np.int8) > 0
-    gross = np.maximum(column(ds.table, "mfe_long_bps"), column(ds.table, "mfe_short_bps"))
-    return y, up, gross
+    return y, up
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,6 @@ class TrainedFold:
 
     fold: Fold
     lgbm: TrainedLgbm
-    gross: GrossMoveModel
 
 
 def fit_fold(
@@ -175,7 +171,7 @@ def train_fold(
 ) -> TrainedFold:
     """LightGBM on ``train`` with early stopping on the purged ``valid`` slice."""
     x = ds.x if x is None else x
-    y, up, gross = _labels(ds)
+    y, up = _labels(ds)
     if len(fold.valid) == 0:
         raise ValueError(
             f"fold {fold.index}: the early-stopping slice is empty after purging "
@@ -199,7 +195,7 @@ def train_fold(
         up_valid=up[fold.valid],
         params=config.lgbm,
     )
-    return TrainedFold(fold, trained, GrossMoveModel.fit(gross[fold.train], y[fold.train]))
+    return TrainedFold(fold, trained)
 
 
 def calibrate_fold(
@@ -209,7 +205,7 @@ def calibrate_fold(
     direction model with its abstention threshold on the slice's in-play rows), and fit the
     baseline the same way."""
     x = ds.x if x is None else x
-    y, up, gross = _labels(ds)
+    y, up = _labels(ds)
     fold = trained.fold
     uncalibrated = LgbmScorer(
         model_text=trained.lgbm.model_text,
@@ -217,7 +213,6 @@ def calibrate_fold(
         calibrator=Calibrator("platt"),
         names=ds.names,
         centers=trained.lgbm.centers,
-        gross=trained.gross,
         predict_threads=config.lgbm.num_threads,
     )
     raw_calib = uncalibrated.raw_score(x[fold.calib])
@@ -232,7 +227,6 @@ def calibrate_fold(
     baseline = fit_baseline(
         names=ds.names,
         x_train=x[fold.train],
-        gross_train=gross[fold.train],
         y_train=y[fold.train],
         x_calib=x[fold.calib],
         y_calib=y[fold.calib],
@@ -244,7 +238,6 @@ def calibrate_fold(
         fold=fold,
         lgbm=trained.lgbm,
         calibrator=fit_calibrator(raw_calib, y[fold.calib], config.calibration),
-        gross=trained.gross,
         baseline=baseline,
         direction=direction,
     )
@@ -310,7 +303,6 @@ def package_fold(
         names=ds.names,
         feature_version=ds.feature_version,
         centers=fitted.lgbm.centers,
-        gross=fitted.gross,
         cost=config.cost,
         baseline=fitted.baseline,
         training=training_info(ds, fitted, config),
