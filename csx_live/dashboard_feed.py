@@ -6,6 +6,12 @@ backtest's promise for alerts next to what resolved alerts did) and asks the das
 for a new ``DashboardView`` (with the latest LLM explanation of each ranked symbol, when
 explanations are wired) and champion vs challenger live Brier / ECE / top-K hit rate in the
 health strip (when live outcomes are wired); the dashboard routes serve the latest one.
+
+It also feeds the drill-down and the alert history (it is a ``DashboardHistory``): each tick
+the 1-second price bucket, spread and 10 s volume of every ranked or alerted symbol (from
+``LiveState.symbol_view``, the runner's last frame: top-K lookups, not the whole universe)
+become candles, and the champion's resolved alerts (``LiveState.realised``, published from
+``AlertBook.summary``) are joined to the alerts they resolve.
 """
 
 from __future__ import annotations
@@ -18,8 +24,18 @@ from typing import Any, Protocol
 
 from csx_core.contracts.explain import LLMExplainOutput
 from csx_live.connectors.stream import LinkStats
-from csx_live.dashboard.model import DashboardView, HealthStrip, OutcomeRow, Promise, Realised
-from csx_live.dashboard.tracker import DashboardTracker
+from csx_live.dashboard.candles import Bucket
+from csx_live.dashboard.model import (
+    AlertHistory,
+    AlertOutcome,
+    DashboardView,
+    HealthStrip,
+    OutcomeRow,
+    Promise,
+    Realised,
+    SymbolDetail,
+)
+from csx_live.dashboard.tracker import AlertKey, DashboardTracker
 from csx_live.runner import TickReport
 from csx_live.state import NS_PER_S, LiveState
 
@@ -65,6 +81,12 @@ class DashboardFeed:
 
     def view(self) -> DashboardView | None:
         return self.latest
+
+    def symbol_detail(self, symbol: str, timeframe: str) -> SymbolDetail | None:
+        return self._tracker.symbol_detail(symbol, timeframe)
+
+    def alert_history(self) -> AlertHistory:
+        return self._tracker.alert_history()
 
     def health(self) -> HealthStrip:
         st = self._state
@@ -120,6 +142,41 @@ class DashboardFeed:
             for role, m in sorted(self.outcomes().items(), key=lambda kv: kv[0] != "champion")
         )
 
+    def _buckets(self, report: TickReport) -> dict[str, Bucket]:
+        p_of = {p.symbol: p.p_inplay for p in (*report.alerts, *report.ranked)}
+        out: dict[str, Bucket] = {}
+        for symbol, mid in report.prices.items():
+            entry = self._state.symbol_view(symbol)
+            if entry is None:
+                out[symbol] = Bucket(last=mid, p=p_of.get(symbol))
+                continue
+            prices, features = entry.get("prices", {}), entry.get("features", {})
+            last = _optional_float(prices.get("px_last"))
+            out[symbol] = Bucket(
+                last=last if last is not None else mid,
+                high=_nan_if_none(prices.get("px_high")),
+                low=_nan_if_none(prices.get("px_low")),
+                gap=bool(entry.get("gap", False)),
+                p=p_of.get(symbol),
+                spread_bps=_optional_float(features.get("spread_bps")),
+                qvol_10s=_optional_float(features.get("qvol_10s")),
+            )
+        return out
+
+    def _resolved(self) -> dict[AlertKey, AlertOutcome]:
+        realised = getattr(self._state, "realised", None) or {}
+        horizon = _optional_float(realised.get("horizon_s"))
+        if horizon is not None:
+            self._tracker.horizon_s = horizon
+        out: dict[AlertKey, AlertOutcome] = {}
+        for item in realised.get("resolved_alerts") or ():
+            hit = item.get("hit")
+            out[(str(item["symbol"]), int(item["ts"]) // 1_000_000)] = AlertOutcome(
+                hit=hit if isinstance(hit, bool) else None,
+                net_bps=_optional_float(item.get("net_bps")),
+            )
+        return out
+
     def on_tick(self, report: TickReport) -> None:
         self._durations.append(self._state.last_tick_duration_s)
         self.latest = self._tracker.update(
@@ -132,6 +189,8 @@ class DashboardFeed:
             ),
             health=self.health(),
             universe_size=len(self._state.universe),
+            buckets=self._buckets(report),
+            outcomes=self._resolved(),
         )
 
 
@@ -145,6 +204,11 @@ def _optional_float(value: object) -> float | None:
         return None
     f = float(value)
     return f if math.isfinite(f) else None
+
+
+def _nan_if_none(value: object) -> float:
+    f = _optional_float(value)
+    return math.nan if f is None else f
 
 
 def _interval(value: object) -> tuple[float, float] | None:
@@ -173,7 +237,8 @@ def realised_view(realised: Mapping[str, Any] | None) -> Realised | None:
     if realised is None:
         return None
     return Realised(
-        n=_optional_int(realised.get("n")) or 0,
+        # AlertBook.summary names the count "resolved"
+        n=_optional_int(realised.get("resolved", realised.get("n"))) or 0,
         hit_rate=_optional_float(realised.get("hit_rate")),
         net_bps=_optional_float(realised.get("net_bps")),
         diverged=bool(realised.get("diverged", False)),

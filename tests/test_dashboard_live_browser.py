@@ -19,6 +19,9 @@ from tests.test_live_model import engine_package
 
 pytestmark = pytest.mark.slow
 
+P_ORDER = (
+    "Array.from(document.querySelectorAll('#ranks tbody td.p')).map(e => parseFloat(e.textContent))"
+)
 RANK_ORDER = "Array.from(document.querySelectorAll('#ranks tbody td.sym')).map(e => e.textContent)"
 
 
@@ -46,7 +49,8 @@ def test_dashboard_against_csx_live_and_csx_exchange(tmp_path: Path) -> None:
                     "--port",
                     str(ex_port),
                     "--speed",
-                    "30",
+                    # symbols rank only once warm (an hour of event time): ~30 s here
+                    "120",
                     "--rebase-time",
                     "--loop",
                 ],
@@ -93,8 +97,26 @@ def test_dashboard_against_csx_live_and_csx_exchange(tmp_path: Path) -> None:
             assert int(page.text_content('[data-h="connections"]') or "0") >= 1
             assert float(page.text_content('[data-h="frames_per_s"]') or "0") > 0
             assert page.text_content('[data-h="model"]') != "none"
+            # sort by p: highest first, as the page shows it
+            page.click("#ranks th[data-sort=p]")
+            shown = page.evaluate(P_ORDER)
+            assert shown == sorted(shown, reverse=True)
+            # drill-down: candles from the engine's buckets in a lightweight-charts canvas
+            page.click("#ranks tbody tr:first-child .symlink")
+            page.wait_for_function(
+                "Number(document.getElementById('chart-price').dataset.candles) > 0",
+                timeout=60_000,
+            )
+            assert page.locator("#chart-price canvas").count() > 0
             (REPO_ROOT / "artifacts").mkdir(exist_ok=True)
             page.screenshot(path=str(REPO_ROOT / "artifacts" / "dashboard-live.png"))
+        # the browser closed its stream: a normal disconnect, not an error in the live log
+        errors = [
+            line
+            for line in (tmp_path / "live.log").read_text(errors="replace").splitlines()
+            if '"level": "ERROR"' in line or "Traceback" in line or "ConnectionResetError" in line
+        ]
+        assert errors == []
 
 
 def _json(symbols: list[str]) -> str:

@@ -12,6 +12,9 @@ realised hit rate and mean net bps (with a normal-approximation 95 % CI) beside 
 promise, and calls them ``diverged`` when at least ``min_resolved`` alerts resolved and the
 realised CI lies wholly outside the promised CI: an honest "beyond the promised CI" that
 does not fire on the noise of a handful of alerts. Time is the tick ``ts`` passed in.
+
+Each alert's own outcome (hit or miss and its realised net bps, or unknown) is kept too, the
+last ``history`` of them, for the dashboard's alert history (:meth:`AlertBook.resolved_alerts`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,28 @@ class _Pending:
 
 
 @dataclass(frozen=True)
+class ResolvedAlert:
+    """One champion alert resolved at t+H: ``ts`` its tick (ns), ``net_bps`` what the label
+    policy realised for the called side (None: unknown, e.g. a stop needed the path);
+    ``hit`` is ``net_bps > 0``."""
+
+    symbol: str
+    ts: int
+    direction: str
+    net_bps: float | None
+    hit: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "ts": self.ts,
+            "direction": self.direction,
+            "net_bps": self.net_bps,
+            "hit": self.hit,
+        }
+
+
+@dataclass(frozen=True)
 class _Outcome:
     net_bps: float
     promised_bps: float
@@ -61,6 +86,7 @@ class AlertBook:
         window: int = 50,
         min_resolved: int = 20,
         role: str = "champion",
+        history: int = 200,
     ) -> None:
         self.edge = edge
         self.horizon_ns = horizon_ns
@@ -68,6 +94,7 @@ class AlertBook:
         self.role = role
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._done: deque[_Outcome] = deque(maxlen=window)
+        self._history: deque[ResolvedAlert] = deque(maxlen=history)
         self.alerts = 0
         self.no_direction = 0
         self.unresolved = 0
@@ -110,10 +137,15 @@ class AlertBook:
                 if pending is None:
                     continue
                 outcome = self._outcome(pending, batch.labels, i)
+                direction = "UP" if pending.direction > 0 else "DOWN"
                 if outcome is None:
                     self.unknown_outcome += 1
+                    self._history.append(ResolvedAlert(symbol, made, direction, None, None))
                     continue
                 self._done.append(outcome)
+                self._history.append(
+                    ResolvedAlert(symbol, made, direction, outcome.net_bps, outcome.net_bps > 0)
+                )
         self._expire(ts)
 
     def _outcome(self, pending: _Pending, labels: dict[str, Any], i: int) -> _Outcome | None:
@@ -136,6 +168,10 @@ class AlertBook:
         for key in late:
             del self._pending[key]
         self.unresolved += len(late)
+
+    def resolved_alerts(self) -> tuple[ResolvedAlert, ...]:
+        """The last ``history`` resolved alerts, oldest first."""
+        return tuple(self._history)
 
     def summary(self) -> dict[str, Any]:
         """JSON-safe: None wherever nothing backs a number."""
@@ -170,6 +206,8 @@ class AlertBook:
             "promised_net_bps": _known(promised),
             "promised_net_bps_ci": [_known(promised_ci[0]), _known(promised_ci[1])],
             "diverged": bool(diverged),
+            "horizon_s": self.horizon_ns / 1e9,
+            "resolved_alerts": [a.to_dict() for a in self._history],
             "source": "alerts resolved at t+H with the label policy vs each alert's cell of "
             "the package's backtest net edge table",
         }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from csx_live.dashboard.candles import Candle
+
 
 class ReasonTag(msgspec.Struct, frozen=True):
     code: str
@@ -45,13 +47,32 @@ class RankRow(msgspec.Struct, frozen=True, kw_only=True):
     spark_px: tuple[float, ...] = ()
 
 
+class AlertOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What an alert realised at t+H (``csx_core.outcomes.promise``): ``net_bps`` None and
+    ``hit`` None when the outcome is unknown (e.g. a stop needed the price path)."""
+
+    hit: bool | None = None
+    net_bps: float | None = None
+
+
 class AlertRow(msgspec.Struct, frozen=True, kw_only=True):
+    """``outcome`` None: not resolved (yet), or no called direction (not a trade)."""
+
     ts_ms: int
     symbol: str
     p_inplay: float
     direction: str
     backtest_net_edge_bps: float | None = None
     reasons: tuple[ReasonTag, ...]
+    outcome: AlertOutcome | None = None
+
+
+class AlertHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """Every alert the tracker still holds, newest first; ``horizon_s`` is H (None until a
+    model with a label definition resolves outcomes), after which an alert resolves."""
+
+    alerts: tuple[AlertRow, ...]
+    horizon_s: float | None = None
 
 
 class OutcomeRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,3 +134,15 @@ class DashboardView(msgspec.Struct, frozen=True, kw_only=True):
     alerts: tuple[AlertRow, ...]
     health: HealthStrip
     universe_size: int = 0
+
+
+class SymbolDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """One symbol's drill-down: its candles in ``timeframe`` (oldest first), its alerts
+    (newest first) and its row while it is ranked (None outside the top)."""
+
+    symbol: str
+    timeframe: str
+    ts_ms: int
+    candles: tuple[Candle, ...]
+    alerts: tuple[AlertRow, ...]
+    row: RankRow | None = None

@@ -1,16 +1,28 @@
-"""aiohttp routes for the dashboard: the page, its assets, a snapshot and an SSE stream."""
+"""aiohttp routes for the dashboard: the page, its assets, a snapshot, an SSE stream and,
+when the source keeps history (:class:`DashboardHistory`), a symbol's drill-down
+(``/api/dashboard/symbol/{symbol}?tf=1s|1m``) and the alert history
+(``/api/dashboard/alerts``).
+
+A client closing its stream is normal (a tab closed, a phone slept): the stream ends with a
+debug line, never an error with a traceback that would trip log-based alerting.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from aiohttp import web
 
-from csx_live.dashboard.model import DashboardView
+from csx_live.dashboard.candles import TIMEFRAMES_S
+from csx_live.dashboard.model import AlertHistory, DashboardView, SymbolDetail
 from csx_live.server import HTTP_GUARD
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 ViewSource = Callable[[], DashboardView | None]
@@ -21,15 +33,29 @@ _ENCODER = msgspec.json.Encoder()
 HEARTBEAT_S = 15.0
 
 
+@runtime_checkable
+class DashboardHistory(Protocol):
+    """What the drill-down and the alert history read (``DashboardFeed`` provides it)."""
+
+    def symbol_detail(self, symbol: str, timeframe: str) -> SymbolDetail | None: ...
+
+    def alert_history(self) -> AlertHistory: ...
+
+
 def add_dashboard_routes(
     app: web.Application,
     source: ViewSource,
     *,
     push_interval_s: float = 1.0,
+    history: DashboardHistory | None = None,
 ) -> None:
     """Serve the dashboard from ``app``; ``source()`` returns the latest view (None while the
-    runner has not ticked yet)."""
+    runner has not ticked yet). ``history`` serves the drill-down and alert history; when
+    omitted and ``source`` is a bound method of an object that keeps history (``feed.view``
+    of a ``DashboardFeed``), that object serves them."""
     app[DASHBOARD_SOURCE] = source
+    owner = getattr(source, "__self__", None)
+    kept = history or (owner if isinstance(owner, DashboardHistory) else None)
 
     async def page(_: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC_DIR / "index.html", headers=_NO_CACHE)
@@ -56,6 +82,30 @@ def add_dashboard_routes(
                 )
             return await _stream(request)
 
+    async def symbol(request: web.Request) -> web.Response:
+        name = request.match_info["symbol"].upper()
+        timeframe = request.query.get("tf", "1s")
+        if timeframe not in TIMEFRAMES_S:
+            return web.json_response(
+                {"error": "unknown timeframe", "timeframes": list(TIMEFRAMES_S)}, status=400
+            )
+        detail = kept.symbol_detail(name, timeframe) if kept else None
+        if detail is None:
+            return web.json_response({"symbol": name, "error": "no history"}, status=404)
+        return web.Response(body=_ENCODER.encode(detail), content_type="application/json")
+
+    async def alerts(_: web.Request) -> web.Response:
+        if kept is None:
+            return web.json_response({"error": "no alert history"}, status=404)
+        return web.Response(
+            body=_ENCODER.encode(kept.alert_history()), content_type="application/json"
+        )
+
+    async def favicon(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(
+            STATIC_DIR / "favicon.svg", headers={"Content-Type": "image/svg+xml"}
+        )
+
     async def _stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -64,7 +114,15 @@ def add_dashboard_routes(
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+            await _push(request, response)
+        except ConnectionResetError:
+            # aiohttp's ClientConnectionResetError is one: the client left mid-write.
+            log.debug("dashboard stream client %s went away", request.remote)
+        return response
+
+    async def _push(request: web.Request, response: web.StreamResponse) -> None:
         await response.write(b"retry: 2000\n\n")
         last: DashboardView | None = None
         idle = 0.0
@@ -81,11 +139,13 @@ def add_dashboard_routes(
                 idle = 0.0
             await asyncio.sleep(push_interval_s)
             idle += push_interval_s
-        return response
 
     app.router.add_get("/", page)
     app.router.add_get("/api/dashboard", snapshot)
     app.router.add_get("/api/stream", stream)
+    app.router.add_get("/api/dashboard/symbol/{symbol}", symbol)
+    app.router.add_get("/api/dashboard/alerts", alerts)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/static/", STATIC_DIR, append_version=True)
 
 

@@ -9,9 +9,15 @@ const bannerEl = document.getElementById("banner");
 const filterEl = document.getElementById("filter");
 const capEl = document.getElementById("cap");
 const shownEl = document.getElementById("shown");
-const alertsEl = document.getElementById("alerts");
+const dirEl = document.getElementById("f-dir");
+const reasonEl = document.getElementById("f-reason");
+const pminEl = document.getElementById("f-pmin");
+const staleEl = document.getElementById("stale");
 let lastView = null;
-let lastAlertKey = "";
+let lastViewAt = 0;            // performance.now() of the last view received
+const sortState = { key: "rank", dir: 1 };
+const reasonsSeen = new Map(); // code -> label, for the reason filter
+const STALE_MS = 10000;        // no view for this long: the page says "stale"
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -63,11 +69,16 @@ function drawSpark(canvas, a, b) {
 function makeRow(symbol) {
   const tr = el("tr");
   tr.dataset.symbol = symbol;
+  tr.addEventListener("click", () => openDetail(symbol));
   const cells = {
-    rank: el("td", "rank"), sym: el("td", "sym", symbol), p: el("td", "p"),
+    rank: el("td", "rank"), sym: el("td", "sym"), p: el("td", "p"),
     dir: el("td", "dir"), edge: el("td", "edge"), why: el("td", "why"),
-    spark: el("td", "spark"), top: el("td", "top"), expl: el("td", "expl"),
+    spark: el("td", "spark opt"), top: el("td", "top opt"), expl: el("td", "expl"),
   };
+  const link = el("button", "symlink", symbol);
+  link.type = "button";
+  link.title = `open ${symbol}: chart, probability, reasons, alerts`;
+  cells.sym.append(link);
   cells.bar = el("span", "bar");
   cells.ptext = el("span");
   cells.p.append(cells.bar, cells.ptext);
@@ -81,7 +92,7 @@ function makeRow(symbol) {
   return { tr, cells, last: null };
 }
 
-function updateRow(entry, r) {
+function updateRow(entry, r, allRanked) {
   const c = entry.cells, prev = entry.last;
   if (prev && prev.rank !== r.rank) {
     entry.tr.classList.add("flash");
@@ -104,7 +115,8 @@ function updateRow(entry, r) {
       return chip;
     }));
   }
-  setText(c.top, fmtDur(r.time_in_top_s));
+  setText(c.top, allRanked ? "all" : fmtDur(r.time_in_top_s));
+  c.top.title = allRanked ? "every symbol is ranked (universe no larger than top-K)" : "";
   renderExplanation(c, r);
   const sparkKey = r.spark_p.length + ":" + r.spark_p[r.spark_p.length - 1] + ":" + r.spark_px[r.spark_px.length - 1];
   if (!prev || prev.sparkKey !== sparkKey) drawSpark(c.canvas, r.spark_p, r.spark_px);
@@ -139,37 +151,94 @@ function matches(r, q) {
   return r.reasons.some((x) => x.label.toLowerCase().includes(q) || x.code.toLowerCase().includes(q));
 }
 
+function passesFilters(r, f) {
+  if (f.dir && r.direction !== f.dir) return false;
+  if (f.reason && !r.reasons.some((x) => x.code === f.reason)) return false;
+  if (f.pmin > 0 && 100 * r.p_inplay < f.pmin) return false;
+  return matches(r, f.q);
+}
+
+function currentFilters() {
+  const pmin = parseFloat(pminEl.value);
+  return {
+    q: filterEl.value.trim().toLowerCase(), dir: dirEl.value, reason: reasonEl.value,
+    pmin: Number.isFinite(pmin) ? pmin : 0,
+  };
+}
+
+const DIR_ORDER = { UP: 0, DOWN: 1, EITHER: 2 };
+// Sort keys: a value per row; null sorts last whatever the direction (unknown is not 0).
+const SORT_KEYS = {
+  rank: (r) => r.rank,
+  symbol: (r) => r.symbol,
+  p: (r) => r.p_inplay,
+  dir: (r) => DIR_ORDER[r.direction] ?? 3,
+  edge: (r) => (known(r.backtest_net_edge_bps) ? r.backtest_net_edge_bps : null),
+  why: (r) => (r.reasons.length ? r.reasons[0].label : null),
+  top: (r) => r.time_in_top_s,
+  expl: (r) => r.explanation || r.explanation_older || null,
+};
+
+// Stable across live updates: ties (and equal values) keep rank order.
+function sortRows(rows) {
+  const get = SORT_KEYS[sortState.key] || SORT_KEYS.rank;
+  return rows.map((r) => [get(r), r]).sort((a, b) => {
+    const [x, y] = [a[0], b[0]];
+    if (x === null && y !== null) return 1;
+    if (y === null && x !== null) return -1;
+    if (x !== null && y !== null && x !== y) {
+      const c = typeof x === "string" ? x.localeCompare(y) : x - y;
+      if (c) return c * sortState.dir;
+    }
+    return a[1].rank - b[1].rank;
+  }).map((pair) => pair[1]);
+}
+
+function renderSortHeaders() {
+  for (const th of document.querySelectorAll("#ranks th[data-sort]")) {
+    const on = th.dataset.sort === sortState.key;
+    th.className = on ? (sortState.dir > 0 ? "sorted asc" : "sorted desc") : "";
+    th.setAttribute("aria-sort", on ? (sortState.dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+function noteReasons(view) {
+  let added = false;
+  for (const r of view.ranks) for (const x of r.reasons) {
+    if (!reasonsSeen.has(x.code)) { reasonsSeen.set(x.code, x.label); added = true; }
+  }
+  if (!added) return;
+  const chosen = reasonEl.value || urlParams().get("reason") || "";
+  if (chosen && !reasonsSeen.has(chosen)) reasonsSeen.set(chosen, chosen);
+  const options = [...reasonsSeen].sort((a, b) => a[1].localeCompare(b[1]))
+    .map(([code, label]) => { const o = el("option", "", label); o.value = code; return o; });
+  const any = el("option", "", "any"); any.value = "";
+  reasonEl.replaceChildren(any, ...options);
+  reasonEl.value = chosen;
+}
+
 function renderRanks(view) {
-  const q = filterEl.value.trim().toLowerCase();
+  noteReasons(view);
   const cap = parseInt(capEl.value, 10);
-  const wanted = view.ranks.filter((r) => matches(r, q)).slice(0, cap);
+  const f = currentFilters();
+  const wanted = sortRows(view.ranks.filter((r) => passesFilters(r, f))).slice(0, cap);
   const keep = new Set(wanted.map((r) => r.symbol));
   for (const [sym, entry] of rowsBySymbol) {
     if (!keep.has(sym)) { entry.tr.remove(); rowsBySymbol.delete(sym); }
   }
+  // Every symbol is in the top when the universe is no larger than top-K: time in top then
+  // only says how long the runner has been up, so it is not shown as if it meant something.
+  const allRanked = view.universe_size > 0 && view.ranks.length >= view.universe_size;
   let cursor = tbody.firstChild;
   for (const r of wanted) {
     let entry = rowsBySymbol.get(r.symbol);
     if (!entry) { entry = makeRow(r.symbol); rowsBySymbol.set(r.symbol, entry); }
-    updateRow(entry, r);
+    updateRow(entry, r, allRanked);
     if (entry.tr !== cursor) tbody.insertBefore(entry.tr, cursor);
     else cursor = cursor.nextSibling;
   }
+  renderSortHeaders();
   setText(shownEl, `${wanted.length} shown of ${view.ranks.length} ranked · universe ${view.universe_size}`);
-}
-
-function renderAlerts(view) {
-  const key = view.alerts.map((a) => a.ts_ms + a.symbol).join("|");
-  if (key === lastAlertKey) return;
-  lastAlertKey = key;
-  const items = [...view.alerts].sort((a, b) => b.ts_ms - a.ts_ms).slice(0, 100).map((a) => {
-    const li = el("li");
-    li.append(el("span", "t", fmtTime(a.ts_ms)), el("b", "", a.symbol),
-      el("span", "", ` ${fmtPct(a.p_inplay)} ${fmtDir(a.direction)} · edge ${fmtBps(a.backtest_net_edge_bps)} `),
-      ...a.reasons.map((x) => el("span", "chip", x.label)));
-    return li;
-  });
-  alertsEl.replaceChildren(...items);
 }
 
 function renderHealth(view) {
@@ -237,24 +306,100 @@ function renderState(view) {
 
 function render(view) {
   lastView = view;
+  lastViewAt = performance.now();
   renderHealth(view);
   renderState(view);
   renderRanks(view);
-  renderAlerts(view);
+  onViewAlerts(view);
+  onViewDetail(view);
 }
 
-filterEl.addEventListener("input", () => lastView && renderRanks(lastView));
-capEl.addEventListener("change", () => lastView && renderRanks(lastView));
+// ---- URL state: the filters, the sort and the open symbol survive a reload -------------
+function urlParams() { return new URLSearchParams(window.location.search); }
+
+function readUrl() {
+  const u = urlParams();
+  filterEl.value = u.get("q") || "";
+  dirEl.value = ["UP", "DOWN", "EITHER"].includes(u.get("dir")) ? u.get("dir") : "";
+  const reason = u.get("reason") || "";
+  if (reason) {
+    const o = el("option", "", reason); o.value = reason; reasonEl.append(o);
+    reasonEl.value = reason;
+  }
+  pminEl.value = u.get("pmin") || "";
+  if (["20", "50", "100", "500"].includes(u.get("cap"))) capEl.value = u.get("cap");
+  if (SORT_KEYS[u.get("sort")]) sortState.key = u.get("sort");
+  sortState.dir = u.get("order") === "desc" ? -1 : 1;
+  return u;
+}
+
+function writeUrl() {
+  const u = new URLSearchParams();
+  const put = (k, v, dflt) => { if (v && v !== dflt) u.set(k, v); };
+  put("q", filterEl.value.trim(), "");
+  put("dir", dirEl.value, "");
+  put("reason", reasonEl.value, "");
+  put("pmin", pminEl.value, "");
+  put("cap", capEl.value, "50");
+  put("sort", sortState.key, "rank");
+  put("order", sortState.dir < 0 ? "desc" : "asc", "asc");
+  for (const [k, v] of detailUrlState()) u.set(k, v);
+  const qs = u.toString();
+  history.replaceState(null, "", qs ? "?" + qs : window.location.pathname);
+}
+
+function rerender() { writeUrl(); if (lastView) renderRanks(lastView); }
+
+// ---- the stream: reconnect with capped, jittered backoff, reset on success -------------
+let source = null;
+let attempt = 0;
+let retryTimer = null;
 
 function connect() {
-  const source = new EventSource("/api/stream");
-  source.addEventListener("view", (e) => render(JSON.parse(e.data)));
+  retryTimer = null;
+  source = new EventSource("/api/stream");
+  source.addEventListener("view", (e) => { attempt = 0; render(JSON.parse(e.data)); });
   source.onopen = () => { if (!lastView) setText(emptyEl, "Connected, waiting for the first tick…"); };
   source.onerror = () => {
     bannerEl.hidden = false;
     setText(bannerEl, "Disconnected from the runner — reconnecting…");
-    // EventSource retries by itself; if the browser gave up, start again.
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+    source.close();
+    const delay = Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt = Math.min(attempt + 1, 10);
+    if (!retryTimer) retryTimer = setTimeout(connect, delay);
   };
 }
-connect();
+
+function watchStale() {
+  const age = lastViewAt ? performance.now() - lastViewAt : 0;
+  const stale = lastViewAt > 0 && age > STALE_MS;
+  staleEl.hidden = !stale;
+  if (stale) setText(staleEl, `stale: no update for ${fmtDur(age / 1000)}`);
+  document.body.classList.toggle("is-stale", stale);
+}
+
+function boot() {
+  readUrl();
+  filterEl.addEventListener("input", rerender);
+  for (const c of [dirEl, reasonEl, pminEl, capEl]) {
+    c.addEventListener("change", rerender);
+    c.addEventListener("input", rerender);
+  }
+  for (const th of document.querySelectorAll("#ranks th[data-sort]")) {
+    th.addEventListener("click", () => {
+      const key = th.dataset.sort;
+      if (sortState.key === key) sortState.dir = -sortState.dir;
+      else { sortState.key = key; sortState.dir = key === "p" || key === "edge" || key === "top" ? -1 : 1; }
+      rerender();
+    });
+  }
+  renderSortHeaders();
+  initAlerts();
+  initDetail(urlParams());
+  writeUrl();
+  setInterval(watchStale, 1000);
+  // Close the stream when the page goes, so the server sees a clean end.
+  window.addEventListener("pagehide", () => { if (source) source.close(); });
+  connect();
+}
+window.addEventListener("DOMContentLoaded", boot);
