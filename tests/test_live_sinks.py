@@ -65,9 +65,7 @@ def test_alert_text_is_readable() -> None:
     )
     assert text == "BTCUSDT in play: p=0.81 UP (VOL); backtest net edge -3.2 bps/trade"
     either = alert_text({"symbol": "ETHUSDT", "p_inplay": 0.7, "direction": "EITHER"})
-    assert either == (
-        "ETHUSDT in play: p=0.70 either way (no reasons); backtest net edge unknown"
-    )
+    assert either == ("ETHUSDT in play: p=0.70 either way (no reasons); backtest net edge unknown")
 
 
 @dataclass
