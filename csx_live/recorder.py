@@ -7,7 +7,8 @@ atomic (temp file + rename + manifest), so a crash — even SIGKILL in the middl
 loses only what was not yet committed: the open batch and at most one batch being written by
 the background writer thread; everything committed still reads and verifies. The runner can
 feed it directly (``Runner.recorder = recorder.add``) so a live session records what its
-engine consumed; ``csx record`` runs the same connectors without the screener.
+engine consumed; ``csx record`` runs the same connectors without the screener, and with
+``--raw`` also keeps every raw frame (``csx_live.raw_frames``) for re-decoding later.
 
 ``GapJournal`` appends one JSON line per closed outage to ``<store>/gaps.jsonl`` (fsynced);
 ``replay_gaps`` reads them back in the replay's ``(symbol or None, start_ns, end_ns)`` form.
@@ -37,6 +38,7 @@ from csx_core.store.errors import StoreCorruption
 from csx_core.store.manifest import load_manifest
 from csx_live.config import LiveSettings
 from csx_live.connectors.gaps import GapEntry, gap_symbols
+from csx_live.raw_frames import RAW_DIR, RawFrameWriter
 
 log = logging.getLogger(__name__)
 
@@ -278,21 +280,25 @@ class RecordSummary:
     ignored: int
     gaps: int
     recorder: dict[str, int]
+    raw: dict[str, int] | None = None
+    """``RawStats`` of ``--raw`` (``None`` without it)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
 
 class FrameRecorder:
-    """The connectors' frame handler: decode, count, hand events to the recorder."""
+    """The connectors' frame handler: keep the raw frame (``raw``), decode, count, hand
+    events to the recorder."""
 
     def __init__(
         self,
         decode: Callable[[bytes, int], Sequence[MarketEvent]],
         sink: BatchRecorder,
         on_events: Callable[[Sequence[MarketEvent]], None] | None = None,
+        raw: Callable[[bytes, int], None] | None = None,
     ):
-        self._decode, self._sink = decode, sink
+        self._decode, self._sink, self._raw = decode, sink, raw
         self.on_events = on_events
         """Called with each frame's events before they are recorded (``DowntimeGap``)."""
         self.frames = self.malformed = self.ignored = 0
@@ -300,6 +306,8 @@ class FrameRecorder:
 
     def on_frame(self, frame: bytes, recv_ns: int) -> None:
         self.frames += 1
+        if self._raw is not None:  # before decoding: a frame the decoder rejects is kept too
+            self._raw(frame, recv_ns)
         try:
             events = self._decode(frame, recv_ns)
         except Exception:  # the decoder's typed errors: counted, never fatal
@@ -322,8 +330,12 @@ async def record(
     batch_events: int = 50_000,
     flush_s: float = 5.0,
     decode: Callable[[bytes, int], Sequence[MarketEvent]] | None = None,
+    raw_max_bytes: int | None = None,
 ) -> RecordSummary:
     """Record until ``stop`` (an ``asyncio.Event``) is set, then flush the open batch.
+
+    ``raw_max_bytes``: also keep every raw frame under ``<store>/raw/`` in gzip files of at
+    most about that many bytes (``csx_live.raw_frames``); ``None``: decoded events only.
 
     ``settings`` is a ``LiveSettings``: the same universe, channels, shards, backoff and
     REST limits as ``csx live``, wired from the same components (connectors, universe,
@@ -351,7 +363,12 @@ async def record(
     s = settings
     store = EventStore(store_root)
     recorder = BatchRecorder(store, batch_events=batch_events, flush_s=flush_s)
-    frames = FrameRecorder(decode or default_decoder(), recorder)
+    raw: RawFrameWriter | None = None
+    if raw_max_bytes is not None:
+        raw = RawFrameWriter(Path(store_root) / RAW_DIR, max_bytes=raw_max_bytes)
+        await asyncio.to_thread(raw.start)  # recovering a crash's part reads a whole file
+    keep_raw = None if raw is None else raw.add
+    frames = FrameRecorder(decode or default_decoder(), recorder, raw=keep_raw)
     journal = GapJournal(Path(store_root) / GAPS_FILE, position=lambda: frames.last_event_ns)
     frames.on_events = DowntimeGap(journal, last_committed_ns(store)).on_events
     ledger = GapLedger()
@@ -429,10 +446,13 @@ async def record(
                     await task
             await shards.stop()
             await asyncio.to_thread(recorder.close)
+            if raw is not None:
+                await asyncio.to_thread(raw.close)
     return RecordSummary(
         frames=frames.frames,
         malformed=frames.malformed,
         ignored=frames.ignored,
         gaps=journal.written,
         recorder=recorder.stats.to_dict(),
+        raw=None if raw is None else raw.stats.to_dict(),
     )

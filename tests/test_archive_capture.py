@@ -292,3 +292,18 @@ def test_real_captures_import_through_the_cli_as_the_decoder_reads_them(
     assert "1533 frames -> events [trade 1326]" in out
     assert "snapshots 4" in out  # the http log's four REST depth bodies
     assert "1535 frames -> events [trade 91, book_top 613, kline 67]" in out
+
+
+def test_a_torn_gzip_keeps_the_lines_before_the_tear(tmp_path: Path) -> None:
+    """A collector killed mid-write leaves a gzip without its end: the complete lines are
+    imported and the file's report says where it ends, instead of the import failing."""
+    whole = gzip.compress(timestamped(events(400), 1, snapshot=False))
+    path = tmp_path / "btcusdt_torn.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    store = EventStore(tmp_path / "events")
+    (f,) = import_archives([path], store).files
+    assert f.error is not None
+    assert "gzip ends early" in f.error
+    assert f.counts is not None
+    assert 0 < f.counts["trade"] < 400
+    assert sum(t.num_rows for _, t in stored(store)) == f.counts["trade"] + f.counts["book_top"]

@@ -84,9 +84,19 @@ def open_capture(path: Path, raw: IO[bytes]) -> IO[bytes]:
 def _head_lines(path: Path) -> list[bytes]:
     with path.open("rb") as raw:
         stream = open_capture(path, raw)
+        head = b""
         try:
-            head = stream.read(SNIFF_BYTES)
-        except (OSError, EOFError) as exc:
+            # Chunk by chunk, so a torn gzip (a collector killed mid-write) still shows its
+            # first lines; the import then keeps every complete line before the tear.
+            while len(head) < SNIFF_BYTES:
+                chunk = stream.read(min(1 << 16, SNIFF_BYTES - len(head)))
+                if not chunk:
+                    break
+                head += chunk
+        except EOFError:
+            if not head:
+                raise CaptureError(f"{path}: unreadable (the gzip ends at once)") from None
+        except OSError as exc:
             raise CaptureError(f"{path}: unreadable ({exc})") from None
     lines = head.split(b"\n")
     if len(head) == SNIFF_BYTES and lines:

@@ -12,8 +12,9 @@ and blank) lines and malformed lines
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from csx_core.archive.capture import (
     CaptureFormat,
@@ -126,23 +127,29 @@ def import_capture(
     total = path.stat().st_size
     label = str(path)
     with path.open("rb") as raw:
-        lines = io.BufferedReader(open_capture(path, raw), 1 << 20)  # type: ignore[type-var]
-        for number, text in enumerate(lines, start=1):
-            line = parser.parse(text)
-            if line.kind is LineKind.FRAME:
-                counts["frames"] += 1
-                outcome, problem = _frame_outcome(line, batch)
-            elif line.kind is LineKind.REST:
-                outcome, problem = _rest_outcome(line.url, line.body)
-            elif line.kind is LineKind.META:
-                outcome, problem = "meta", ""
-            else:
-                outcome, problem = "malformed", line.problem
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if problem:
-                report.add_bad(BadRow(label, number, problem))
-            if progress is not None and number % 4096 == 0:
-                progress(label, raw.tell(), total)
+        lines = _lines(open_capture(path, raw))
+        number = 0
+        try:
+            for number, text in enumerate(lines, start=1):
+                line = parser.parse(text)
+                if line.kind is LineKind.FRAME:
+                    counts["frames"] += 1
+                    outcome, problem = _frame_outcome(line, batch)
+                elif line.kind is LineKind.REST:
+                    outcome, problem = _rest_outcome(line.url, line.body)
+                elif line.kind is LineKind.META:
+                    outcome, problem = "meta", ""
+                else:
+                    outcome, problem = "malformed", line.problem
+                counts[outcome] = counts.get(outcome, 0) + 1
+                if problem:
+                    report.add_bad(BadRow(label, number, problem))
+                if progress is not None and number % 4096 == 0:
+                    progress(label, raw.tell(), total)
+        except EOFError:  # a torn gzip (a collector killed mid-write): keep what came before
+            report.error = (
+                f"{path}: gzip ends early after line {number}: the lines before it were imported"
+            )
     batch.flush()
     if progress is not None:
         progress(label, total, total)
@@ -150,6 +157,19 @@ def import_capture(
     if not any(n for outcome, n in counts.items() if outcome not in ("malformed", "meta")):
         first = report.bad_rows[0].problem if report.bad_rows else "no lines"
         report.error = f"nothing readable in this {fmt.value}: {first}"
+
+
+def _lines(stream: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
+    """The stream's lines (with their newline), read in chunks: a torn gzip raises
+    ``EOFError`` after the complete lines before the tear (a big buffered read would lose
+    up to its whole buffer); a last line without its newline is yielded as it is."""
+    rest = b""
+    while data := stream.read(chunk):
+        *complete, rest = (rest + data).split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if rest:
+        yield rest
 
 
 __all__ = ["OUTCOMES", "import_capture", "quote"]

@@ -1,4 +1,5 @@
-"""``csx record``: the live connectors writing every decoded event to the Parquet store."""
+"""``csx record``: the live connectors writing every decoded event to the Parquet store, and
+with ``--raw`` every raw frame to ``<store>/raw/`` (``csx_live.raw_frames``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration-s", type=float, default=None, help="stop after S seconds (default: signal)"
     )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="also keep every raw frame as `<recv_ns> <frame>` lines in gzip files under "
+        "<store>/raw/ (one per UTC hour or --raw-max-mb), re-decodable with `csx import`",
+    )
+    parser.add_argument(
+        "--raw-max-mb",
+        type=float,
+        default=256.0,
+        help="start a new raw file at this compressed size (MB, default 256)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("CSX_LOG_LEVEL", "INFO"))
 
 
@@ -34,6 +47,10 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.batch_events < 1 or not args.flush_s > 0:
         print("csx record: --batch-events must be >= 1 and --flush-s > 0", file=sys.stderr)
+        return 2
+    raw_max_bytes = int(args.raw_max_mb * 1e6)
+    if raw_max_bytes < 1:
+        print("csx record: --raw-max-mb must be > 0", file=sys.stderr)
         return 2
     overrides = {
         "ws_url": args.ws_url,
@@ -67,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
             stop=stop,
             batch_events=args.batch_events,
             flush_s=args.flush_s,
+            raw_max_bytes=raw_max_bytes if args.raw else None,
         )
         print(summary.to_json(), flush=True)
         return 0
@@ -77,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
 COMMANDS = [
     Command(
         name="record",
-        help="Record the exchange feed (decoded events + gap ledger) into the event store.",
+        help="Record the exchange feed (decoded events, gap ledger; raw frames with --raw) "
+        "into the event store.",
         configure=_configure,
         run=_run,
     ),
