@@ -25,14 +25,23 @@ T0 = 1_700_000_000 * NS_PER_S
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT")
 
 
-def market(seconds: int) -> list[MarketEvent]:
+WARMUP_S = 63 * 60  # symbols are ranked once warm: the engine's 60-minute baselines
+SPEED = 60.0  # the hour of warm-up replays in ~63 s; faults are injected once ranks exist
+
+
+def market(seconds: int, warmup_s: int = WARMUP_S) -> list[MarketEvent]:
+    """``warmup_s`` of sparse history (one book and trade per symbol every 5 s), then
+    ``seconds`` of a busy market (five of each per symbol per second)."""
     rng = random.Random(3)
     px = {s: 100.0 * (i + 1) for i, s in enumerate(SYMBOLS)}
     out: list[MarketEvent] = []
     n = 0
-    for sec in range(seconds):
+    for sec in range(-warmup_s, seconds):
+        busy = sec >= 0
+        if not busy and sec % 5:
+            continue
         for s in SYMBOLS:
-            for k in range(5):
+            for k in range(5 if busy else 1):
                 n += 1
                 px[s] = round(px[s] * (1 + rng.gauss(0, 0.0008)), 2)
                 ts = T0 + sec * NS_PER_S + k * 190_000_000 + n
@@ -55,7 +64,7 @@ async def eventually(condition: Callable[[], bool], within_s: float = 15.0) -> N
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeExchange]:
-    exchange = FakeExchange(ListSource(market(60)), ExchangeConfig(speed=4.0, loop=True))
+    exchange = FakeExchange(ListSource(market(60)), ExchangeConfig(speed=SPEED, loop=True))
     async with exchange:
         yield exchange
 
@@ -98,7 +107,7 @@ async def test_live_against_the_fake_exchange_survives_faults(
             async with http.get(f"{base}/readyz") as r:
                 return r.status
 
-        await eventually(lambda: state.readiness(time.time_ns(), 1.5)[0])
+        await eventually(lambda: state.readiness(time.time_ns(), 1.5)[0], within_s=120.0)
         assert state.universe == tuple(sorted(SYMBOLS))
         assert await ready() == 200
         await eventually(lambda: len(state.ranks) == 3)

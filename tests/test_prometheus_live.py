@@ -147,7 +147,10 @@ async def check_feed_stale_fires(
 async def test_feed_stale_alert_fires_for_the_in_process_runner(tmp_path: Path) -> None:
     """``build_live`` + ``FakeExchange`` in this process (baseline model: the runner is ready
     before the stall); the stall is the exchange's own fault switch."""
-    async with running_live(tmp_path, data_fresh_s=5.0) as live:
+    # The feed here is 30 s of synthetic events, too short for any symbol to warm up (an
+    # hour of event time); readiness that waits for warm symbols has its own test
+    # (test_live_runner), this one is about the stale-feed alert, so it does not wait.
+    async with running_live(tmp_path, data_fresh_s=5.0, min_warm_share=0.0) as live:
         target = f"127.0.0.1:{live.port}"
         async with prometheus_scraping(target, tmp_path) as prom:
             await poll("runner ready", lambda: prom.query("csx_ready == 1"), 30)
