@@ -133,7 +133,6 @@ def test_baseline_is_calibrated_and_informative() -> None:
     base = fit_baseline(
         names=names,
         x_train=x[:half],
-        gross_train=np.zeros(half),
         y_train=y[:half],
         x_calib=x[:half],
         y_calib=y[:half],
