@@ -319,8 +319,15 @@ def build_live(
         runner.tick_listeners.append(explain.on_tick)
     runner.tick_listeners.append(outcomes.on_tick)
 
+    published: list[object] = [None]  # the AlertBook revision state.realised shows
+
     def publish_realised(_: TickReport) -> None:
-        state.realised = outcomes.alerts.summary() if outcomes.alerts is not None else None
+        """Rebuild the summary only when an alert fired, resolved or expired, not per tick."""
+        book = outcomes.alerts
+        revision = None if book is None else (id(book), book.revision)
+        if revision != published[0]:
+            published[0] = revision
+            state.realised = None if book is None else book.summary()
 
     runner.tick_listeners.append(publish_realised)
     runner.tick_listeners.append(feed.on_tick)

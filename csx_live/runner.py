@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -390,7 +389,7 @@ class Runner:
                     "symbol": symbol,
                     "reason_codes": [str(r) for r in self._reasons.get(symbol, ())],
                     "time_in_top_s": (ts - self._entered.get(symbol, ts)) / NS_PER_S,
-                    "mid": _num(frame.prices[i, PRICE_COLUMNS.index("px_mid")]),
+                    "mid": known(frame.prices[i, PRICE_COLUMNS.index("px_mid")]),
                 }
             )
         state.ranks = ranks
@@ -501,12 +500,12 @@ class Runner:
         view: dict[str, Any] = {
             "warm": bool(frame.warm[i]),
             "gap": bool(frame.gap[i]),
-            "prices": {n: _num(frame.prices[i, j]) for j, n in enumerate(PRICE_COLUMNS)},
-            "features": {n: _num(frame.values[i, j]) for j, n in enumerate(FEATURE_NAMES)},
+            "prices": {n: known(frame.prices[i, j]) for j, n in enumerate(PRICE_COLUMNS)},
+            "features": {n: known(frame.values[i, j]) for j, n in enumerate(FEATURE_NAMES)},
         }
         j = scored.symbols.index(symbol) if symbol in scored.symbols else None
         if out is not None and j is not None:
-            view["raw_score"] = _num(out.scores.raw[j])
+            view["raw_score"] = known(out.scores.raw[j])
             view.update(_score_fields(out.scores, j))
             view["rank"] = self.pipeline.ranker.members.get(symbol) if self.pipeline else None
             view["reason_codes"] = [str(r) for r in self._reasons.get(symbol, ())]
@@ -534,14 +533,8 @@ def _score_fields(scores: Scores, i: int) -> dict[str, Any]:
     """The direction and the backtest net edge of row ``i``, as the API serves them (None:
     unknown, nothing backs a number)."""
     return {
-        "p_inplay": _num(scores.p[i]),
+        "p_inplay": known(scores.p[i]),
         "direction": direction_enum(int(scores.direction[i])).value,
         "direction_confidence": known(scores.confidence[i]),
         "backtest_net_edge_bps": known(scores.edge_bps[i]),
     }
-
-
-def _num(value: Any) -> float | None:
-    """JSON-safe float: NaN/inf become null."""
-    f = float(value)
-    return f if math.isfinite(f) else None

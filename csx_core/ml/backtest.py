@@ -36,6 +36,7 @@ from csx_core.ml.edge import EdgeTableConfig, fit_edge_table
 from csx_core.ml.frame import column
 from csx_core.ml.labels import LabelConfig
 from csx_core.ml.policy import called_outcome, hold_outcome
+from csx_core.ml.scorer import Scores
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -126,6 +127,11 @@ class Prediction:
     p: FloatArray
     direction: Int8Array
     confidence: FloatArray | None = None
+
+    @classmethod
+    def of(cls, scores: Scores) -> Prediction:
+        """A scorer's output as the backtest reads it."""
+        return cls(scores.p, scores.direction, scores.confidence)
 
 
 @dataclass

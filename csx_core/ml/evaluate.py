@@ -26,7 +26,6 @@ from csx_core.ml.backtest import (
 from csx_core.ml.frame import matrix
 from csx_core.ml.labels import LabelConfig
 from csx_core.ml.package import PackagedScorer
-from csx_core.ml.scorer import Scores
 
 
 class NothingToEvaluateError(ValueError):
@@ -72,12 +71,8 @@ def backtest_package(
     baseline = package.baseline.score(x, reason_rows=none)
     return evaluate(
         table_eval_inputs(table, package_labels(package)),
-        _prediction(model),
-        _prediction(baseline),
+        Prediction.of(model),
+        Prediction.of(baseline),
         config or BacktestConfig(),
         data_label=data_label,
     )
-
-
-def _prediction(scores: Scores) -> Prediction:
-    return Prediction(scores.p, scores.direction, scores.confidence)

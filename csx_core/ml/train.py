@@ -248,10 +248,6 @@ def eval_inputs(ds: Dataset, idx: npt.NDArray[np.int64], labels: LabelConfig) ->
     return table_eval_inputs(ds.table.take(pa.array(idx)), labels)
 
 
-def _prediction(scores: Scores) -> Prediction:
-    return Prediction(scores.p, scores.direction, scores.confidence)
-
-
 def _concat(parts: list[Scores]) -> Prediction:
     return Prediction(
         np.concatenate([s.p for s in parts]),
@@ -368,6 +364,6 @@ def compare_with_champion(
     return evaluate(
         eval_inputs(ds, idx, config.labels),
         _concat(candidate),
-        _prediction(served),
+        Prediction.of(served),
         config.backtest,
     )

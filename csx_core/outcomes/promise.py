@@ -29,6 +29,7 @@ import numpy as np
 
 from csx_core.contracts import Direction, PredictionSnapshot
 from csx_core.ml.edge import EdgeTable
+from csx_core.ml.scorer import known
 from csx_core.outcomes.resolver import Resolved
 
 _SIGN = {Direction.UP: 1, Direction.DOWN: -1}
@@ -99,6 +100,7 @@ class AlertBook:
         self.no_direction = 0
         self.unresolved = 0
         self.unknown_outcome = 0
+        self.resolved_total = 0
 
     def on_alerts(self, alerts: Sequence[PredictionSnapshot]) -> None:
         """Alerts fired at this tick; one without a called direction is not a trade."""
@@ -138,6 +140,7 @@ class AlertBook:
                     continue
                 outcome = self._outcome(pending, batch.labels, i)
                 direction = "UP" if pending.direction > 0 else "DOWN"
+                self.resolved_total += 1
                 if outcome is None:
                     self.unknown_outcome += 1
                     self._history.append(ResolvedAlert(symbol, made, direction, None, None))
@@ -169,6 +172,11 @@ class AlertBook:
             del self._pending[key]
         self.unresolved += len(late)
 
+    @property
+    def revision(self) -> tuple[int, int, int]:
+        """Changes whenever :meth:`summary` would: an alert fired, resolved or expired."""
+        return (self.alerts, self.resolved_total, self.unresolved)
+
     def resolved_alerts(self) -> tuple[ResolvedAlert, ...]:
         """The last ``history`` resolved alerts, oldest first."""
         return tuple(self._history)
@@ -199,12 +207,12 @@ class AlertBook:
             "no_direction": self.no_direction,
             "unresolved": self.unresolved,
             "unknown_outcome": self.unknown_outcome,
-            "hit_rate": _known(float((net > 0).mean()) if n else math.nan),
-            "net_bps": _known(realised_net),
-            "net_bps_ci": [_known(realised_ci[0]), _known(realised_ci[1])],
-            "promised_hit_rate": _known(_mean([o.promised_hit for o in done])),
-            "promised_net_bps": _known(promised),
-            "promised_net_bps_ci": [_known(promised_ci[0]), _known(promised_ci[1])],
+            "hit_rate": known(float((net > 0).mean()) if n else math.nan),
+            "net_bps": known(realised_net),
+            "net_bps_ci": [known(realised_ci[0]), known(realised_ci[1])],
+            "promised_hit_rate": known(_mean([o.promised_hit for o in done])),
+            "promised_net_bps": known(promised),
+            "promised_net_bps_ci": [known(promised_ci[0]), known(promised_ci[1])],
             "diverged": bool(diverged),
             "horizon_s": self.horizon_ns / 1e9,
             "resolved_alerts": [a.to_dict() for a in self._history],
@@ -216,7 +224,3 @@ class AlertBook:
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return sum(finite) / len(finite) if finite else math.nan
-
-
-def _known(value: float) -> float | None:
-    return value if math.isfinite(value) else None
