@@ -109,10 +109,15 @@ def test_event_too_far_ahead_of_the_last_tick_is_refused() -> None:
         engine.on_event(trade("AAAUSDT", T0 + 500, 100.0, 1.0, taker_buy=True))
 
 
-@pytest.mark.parametrize("cadence", [0, 61])
+@pytest.mark.parametrize("cadence", [0, -60, 61, 90, 420, 7200])
 def test_config_rejects_cadences_the_ring_cannot_hold(cadence: int) -> None:
     with pytest.raises(ValueError, match="cadence_s"):
         EngineConfig(cadence_s=cadence)
+
+
+@pytest.mark.parametrize("cadence", [1, 60, 120, 300, 900, 1800, 3600])
+def test_config_takes_fine_and_bar_cadences(cadence: int) -> None:
+    assert EngineConfig(cadence_s=cadence).bar_cadence is (cadence > 60)
 
 
 def test_tick_before_any_event_is_empty_and_later_events_start_there() -> None:

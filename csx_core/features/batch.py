@@ -291,13 +291,24 @@ def _compute_ticks(
     change = np.flatnonzero(np.r_[True, (version[1:] != version[:-1]) | (m_cur[1:] != m_cur[:-1])])
     terms = [_key_terms(b, cfg, int(t[k]), int(version[k]), cache) for k in change.tolist()]
     at = np.cumsum(np.isin(np.arange(len(t)), change)) - 1
-    a0 = int(t[0]) - cfg.cadence_s if prev_t is None else max(prev_t, int(t[0]) - bk.MAX_AHEAD_S)
-    a = np.r_[a0, np.maximum(t[:-1], t[1:] - bk.MAX_AHEAD_S)]
-    span_max = _SparseMax(b, min(a0, int(t[0]) - int(tk._SHORT_W.max())), int(t[-1]))
+    lo = int(t[0]) - int(tk._SHORT_W.max())
+    if not cfg.bar_cadence:  # the tick interval's maxima come from the second ring too
+        a0 = (
+            int(t[0]) - cfg.cadence_s if prev_t is None else max(prev_t, int(t[0]) - bk.MAX_AHEAD_S)
+        )
+        a = np.r_[a0, np.maximum(t[:-1], t[1:] - bk.MAX_AHEAD_S)]
+        lo = min(a0, lo)
+    span_max = _SparseMax(b, lo, int(t[-1]))
     out = np.full((len(t), len(FEATURE_NAMES), n), np.nan)
     any_gap = _window_block(b, t, ff, span.liq_seen[i], terms, at, out, span_max)
     _instant(cfg, t, ff, last, out)
-    tick_mx = span_max.query(a, t)
+    if cfg.bar_cadence:  # whole minutes: the minute ring, one tick at a time
+        prevs = [prev_t, *t[:-1].tolist()]
+        tick_mx = np.stack(
+            [tk.interval_max(b, cfg, x, p) for x, p in zip(t.tolist(), prevs, strict=True)]
+        )
+    else:
+        tick_mx = span_max.query(a, t)
     px = np.empty((len(t), len(PRICE_COLUMNS), n))
     px[:, 0], px[:, 1], px[:, 3] = ff[:, bk.BID], ff[:, bk.ASK], ff[:, bk.LASTPX]
     px[:, 2] = 0.5 * (ff[:, bk.BID] + ff[:, bk.ASK])

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from csx_core.features.buckets import MAX_AHEAD_S
+MAX_FINE_CADENCE_S = 60
+"""Up to here the second ring covers a tick interval."""
+MAX_BAR_CADENCE_S = 3600
+"""Up to here the minute ring covers a tick interval (and the longest window)."""
+
+
+def valid_cadence(cadence_s: int) -> bool:
+    """1..60 s, or whole minutes up to an hour that divide a day (bar cadences)."""
+    if 1 <= cadence_s <= MAX_FINE_CADENCE_S:
+        return True
+    return 0 < cadence_s <= MAX_BAR_CADENCE_S and cadence_s % 60 == 0 and 86_400 % cadence_s == 0
 
 
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
     """Settings of a ``FeatureEngine``. Same config + same events => same snapshots.
 
-    * ``cadence_s``: seconds between ticks used by the event-time drivers (a multiple of
-      the 1-second bucket; at most 60 so the bucket ring always covers a tick interval).
+    * ``cadence_s``: seconds between ticks used by the event-time drivers: 1 to 60, or a
+      bar cadence (whole minutes up to an hour: 300 for 5-minute bars, 3600 for hourly)
+      that divides a day. Between two bar-cadence ticks the engine rolls its rings forward
+      without computing (``FeatureEngine.advance``), and a tick's high/low covers the whole
+      interval from the minute ring.
     * ``stale_after_s``: a symbol with no event for longer than this is flagged ``stale``.
     * ``gap_after_s``: a symbol silent for longer than this has its silent seconds marked
       as a data gap (windows overlapping them become NaN). Use a value above the input's
@@ -29,9 +42,17 @@ class EngineConfig:
     beta_minutes: int = 60
     min_beta_points: int = 10
 
+    @property
+    def bar_cadence(self) -> bool:
+        """Ticks further apart than the second ring reaches (whole minutes, > 1 min)."""
+        return self.cadence_s > MAX_FINE_CADENCE_S
+
     def __post_init__(self) -> None:
-        if not 1 <= self.cadence_s <= MAX_AHEAD_S // 2:
-            raise ValueError(f"cadence_s must be in [1, {MAX_AHEAD_S // 2}], got {self.cadence_s}")
+        if not valid_cadence(self.cadence_s):
+            raise ValueError(
+                f"cadence_s must be 1..{MAX_FINE_CADENCE_S} s or whole minutes up to "
+                f"{MAX_BAR_CADENCE_S} s that divide a day, got {self.cadence_s}"
+            )
         if self.stale_after_s < 1 or self.gap_after_s < 1:
             raise ValueError("stale_after_s and gap_after_s must be >= 1 s")
         if not 2 <= self.beta_minutes <= 120:

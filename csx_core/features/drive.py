@@ -104,6 +104,9 @@ def _schedule(
             if due:
                 yield due
             horizon = _fill_horizon(engine, min(pending))
+            if min(pending) >= horizon:  # a bar cadence: roll to the events before the tick
+                engine.advance(min(pending))
+                horizon = _fill_horizon(engine, min(pending))
             chunk = {}
             for k, p in pos.items():
                 end = int(np.searchsorted(ts[k], horizon, side="left"))

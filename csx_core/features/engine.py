@@ -41,11 +41,44 @@ class FeatureEngine:
         self._last_tick: int | None = None
         self._order = np.empty(0, dtype=np.int64)
         self._cache = TickCache()
+        self._origin: int | None = None  # the first event's second, for the first boundary
 
     # -- input ----------------------------------------------------------------------------
     def on_event(self, event: MarketEvent) -> None:
-        """Add one event to its symbol's bucket (the live path)."""
+        """Add one event to its symbol's bucket (the live path). At a bar cadence an event
+        beyond the ring first rolls the rings just far enough (``advance``)."""
+        closed = self._b.closed
+        if closed is not None and event.ts_event // SEC >= closed + MAX_AHEAD_S:
+            self.advance(event.ts_event - (MAX_AHEAD_S - 1) * SEC)
         fill_event(self._b, event)
+
+    def advance(self, ts: int) -> None:
+        """Roll the rings forward to the second of ``ts`` without ticking, so events up to
+        ``MAX_AHEAD_S`` past it fit. Only bar cadences need it (their ticks are further
+        apart than the ring reaches); the state is the same as rolling at the next tick,
+        so where the drivers advance never changes a snapshot. It may not pass the next
+        tick boundary: ticks come first."""
+        b = self._b
+        target = ts // SEC
+        if b.closed is None:
+            b.closed = target
+            return
+        cadence = self.config.cadence_s
+        if self._last_tick is None:
+            if self._origin is None:
+                self._origin = b.closed
+            boundary = (self._origin // cadence + 1) * cadence
+        else:
+            boundary = self._last_tick // SEC + cadence
+        if target > boundary:
+            raise ValueError(
+                f"second {target} is past the next tick at {boundary}; call on_tick first"
+            )
+        while b.closed < target:
+            start = b.closed
+            end = min(target, start + MAX_AHEAD_S)
+            roll_span(b, end)
+            clear_span(b, start, end)
 
     def ingest(self, tables: Mapping[str, pa.Table]) -> None:
         """Add per-kind tables (contract schemas, each ordered by ``ts_event``) at once:

@@ -15,7 +15,7 @@ import numpy as np
 
 from csx_core.features import buckets as bk
 from csx_core.features.buckets import F64, I64, Bools, Buckets
-from csx_core.features.config import EngineConfig
+from csx_core.features.config import MAX_BAR_CADENCE_S, EngineConfig
 from csx_core.features.names import (
     BASELINE_MINUTES,
     FEATURE_INDEX,
@@ -74,6 +74,23 @@ def _ring_max(ring: F64, a: int, b: int, n: int) -> F64 | None:
         out: F64 = ring[lo:hi, ..., :n].max(axis=0)
     else:
         out = np.maximum(ring[lo:, ..., :n].max(axis=0), ring[:hi, ..., :n].max(axis=0))
+    return out
+
+
+def interval_max(b: Buckets, cfg: EngineConfig, t: int, prev_t: int | None) -> F64:
+    """Per-second maxima (high, -low, ...) over the tick interval ``[prev_t, t)``.
+
+    Fine cadences read the second ring (at most ``MAX_AHEAD_S`` back); bar cadences tick
+    on whole minutes, so their interval is whole closed minutes of the minute ring (at
+    most ``MAX_BAR_CADENCE_S`` back). The first tick's interval is one cadence.
+    """
+    if cfg.bar_cadence:
+        a = t - cfg.cadence_s if prev_t is None else max(prev_t, t - MAX_BAR_CADENCE_S)
+        out = _ring_max(b.mfmax, a // 60, t // 60, b.n)
+    else:
+        a = t - cfg.cadence_s if prev_t is None else max(prev_t, t - bk.MAX_AHEAD_S)
+        out = _ring_max(b.fmax, a, t, b.n)
+    assert out is not None
     return out
 
 
@@ -368,9 +385,7 @@ def _compute(
 
     values = np.ascontiguousarray(v.T)
     values[np.isinf(values)] = np.nan
-    a = t - cfg.cadence_s if prev_t is None else max(prev_t, t - bk.MAX_AHEAD_S)
-    tick_mx = _ring_max(b.fmax, a, t, n)
-    assert tick_mx is not None
+    tick_mx = interval_max(b, cfg, t, prev_t)
     px = np.empty((len(PRICE_COLUMNS), n))
     px[0], px[1], px[2], px[3] = bid, ask, mid, ff[bk.LASTPX]
     px[4], px[5] = tick_mx[bk.HI], -tick_mx[bk.NEGLO]
