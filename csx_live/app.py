@@ -210,7 +210,7 @@ def build_live(
     breaker = CircuitBreaker(BreakerPolicy(failure_threshold=5, open_s=30.0))
     ledger, link = GapLedger(), LinkStats()
     sink = JsonlSink(Path(settings.sink_dir), prefix="ranks")
-    engine = FeatureEngine(EngineConfig(cadence_s=settings.cadence_s))
+    engine = FeatureEngine(EngineConfig.for_cadence(settings.cadence_s))
     runner = Runner(
         state=state,
         queue=queue,
@@ -444,6 +444,21 @@ async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
         log.exception("the model could not be served")
 
 
+def require_engine(scorer: object, engine: EngineConfig) -> None:
+    """A package trained on other engine settings (a bar cadence, other gap rules) would be
+    scored on features it never saw: refuse it, naming the setting that serves it."""
+    if not isinstance(scorer, PackagedScorer) or scorer.engine_config == engine:
+        return
+    trained = scorer.engine_config
+    raise ModelUnavailableError(
+        f"the model was trained on ticks {trained.cadence_s} s apart (gap after "
+        f"{trained.gap_after_s} s, stale after {trained.stale_after_s} s) but this runner "
+        f"ticks every {engine.cadence_s} s (gap after {engine.gap_after_s} s, stale after "
+        f"{engine.stale_after_s} s): serve it with cadence_s = {trained.cadence_s} "
+        f"(csx live --cadence-s {trained.cadence_s})"
+    )
+
+
 async def _serve_model(parts: LiveComponents, loaded: LoadedModel) -> None:
     s = parts.settings
     # Before the model is published, so PROD is never ready on a champion moved around gates.
@@ -453,6 +468,7 @@ async def _serve_model(parts: LiveComponents, loaded: LoadedModel) -> None:
     parts.state.model_gate = gate
     if gate is not None and gate[1]:
         log.warning("champion gate record: %s", gate[1])
+    require_engine(loaded.scorer, EngineConfig.for_cadence(s.cadence_s))
     pipeline = TickPipeline(
         loaded.scorer,
         Ranker(RankerConfig(k=s.top_k, enter_p=s.enter_threshold, exit_p=s.exit_threshold)),

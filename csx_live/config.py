@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from csx_core.features.config import valid_cadence
+
 ENV_PREFIX = "CSX_"
 REDACTED = "***"
 
@@ -194,7 +196,12 @@ class LiveSettings:
         ):
             value = getattr(self, name)
             _require(value > 0, name, f"must be > 0 s, got {value}")
-        _require(1 <= self.cadence_s <= 30, "cadence_s", "must be whole seconds in 1..30")
+        _require(
+            valid_cadence(self.cadence_s),
+            "cadence_s",
+            "must be whole seconds in 1..60, or whole minutes up to 3600 that divide a day "
+            "(the bar cadence a model was trained on)",
+        )
         _require(self.heartbeat_s >= 0, "heartbeat_s", "must be >= 0 s (0 = off)")
         _require(
             0.0 <= self.min_warm_share <= 1.0,

@@ -88,9 +88,17 @@ def _run_table(meta: Mapping[str, Any]) -> str:
             "labelled rows",
             f"{meta.get('labelled_rows')} (stride {meta.get('stride_s')} s)",
         ),
+        ("ticks / horizon", f"{meta.get('cadence_s')} s / {meta.get('horizon_s')} s"),
+        ("book", _book(meta.get("assumed_spread_bps"))),
         ("replay digest", meta.get("replay", {}).get("digest", "")),
     ]
     return _table(("run", ""), ([k, str(v)] for k, v in rows))
+
+
+def _book(assumed_spread_bps: float | None) -> str:
+    if assumed_spread_bps is None:
+        return "the recorded book (bid/ask at each tick)"
+    return f"assumed: {assumed_spread_bps:g} bps spread around the bar close (no book data)"
 
 
 def _figure(path: Path) -> str:

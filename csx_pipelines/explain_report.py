@@ -30,6 +30,7 @@ from csx_core.explain.mapping import feature_for_codes
 from csx_core.explain.template import DIRECTION_WORDS, signed_bps
 from csx_core.ml.costs import CostModel, CostModelError
 from csx_core.ml.edge import EdgeTable
+from csx_core.ml.labels import LabelConfig, book_prices
 from csx_core.ml.scorer import prediction as scored_prediction
 from csx_core.ml.train import Dataset, FittedFold
 
@@ -44,6 +45,7 @@ def top_alert_evidence(
     *,
     n: int = 5,
     edge: EdgeTable | None = None,
+    assumed_spread_bps: float | None = None,
 ) -> list[LLMExplainInput]:
     """Evidence packets of the ``n`` test-fold rows with the highest calibrated p (ties by
     row order), best first; rows whose book cannot be priced are skipped. Each row's
@@ -64,8 +66,7 @@ def top_alert_evidence(
     table = ds.table
     symbols = table.column("symbol").to_pylist()
     ts = table.column("ts").to_numpy()
-    bid = table.column("px_bid").to_numpy(zero_copy_only=False)
-    ask = table.column("px_ask").to_numpy(zero_copy_only=False)
+    _, bid, ask = book_prices(table, LabelConfig(assumed_spread_bps=assumed_spread_bps))
     feature_for = feature_for_codes(ds.names)
     out: list[LLMExplainInput] = []
     for _, row, k in rows:
@@ -164,8 +165,11 @@ def explain_top_alerts(
     edge: EdgeTable | None = None,
     environ: Mapping[str, str] | None = None,
     llm_settings: Mapping[str, object] | None = None,
+    assumed_spread_bps: float | None = None,
 ) -> list[str]:
     """Markdown lines explaining the backtest's ``n`` top alerts (see the module doc);
     ``edge`` is the backtest's model edge table (``BacktestReport.edge_tables["model"]``)."""
-    evidence = top_alert_evidence(ds, fitted, cost, n=n, edge=edge)
+    evidence = top_alert_evidence(
+        ds, fitted, cost, n=n, edge=edge, assumed_spread_bps=assumed_spread_bps
+    )
     return explanation_lines(evidence, explain_packets(evidence, environ, llm_settings))

@@ -99,6 +99,9 @@ class BacktestRun:
             "symbols": list(settings.symbols) if settings.symbols else None,
             "days": list(self.days),
             "stride_s": settings.stride_s,
+            "cadence_s": self.model.package.engine_config.cadence_s,
+            "horizon_s": self.model.package.horizon_s,
+            "assumed_spread_bps": self.model.package.label_config.assumed_spread_bps,
             "labelled_rows": self.labelled_rows,
             "evaluated_rows": self.report.n_rows,
             "replay": self.replay,
@@ -249,6 +252,8 @@ def run_backtest(settings: BacktestSettings, progress: Progress) -> BacktestRun:
             f"model: {model.package.model_id}"
             + (f" (version {model.version})" if model.version else "")
             + f", horizon {model.package.horizon_s} s"
+            + f", ticks {model.package.engine_config.cadence_s} s apart"
+            + _spread_note(model.package)
         )
         replay_from = settings.start - WARMUP if settings.start else None
         who = ",".join(settings.symbols) if settings.symbols else "all symbols"
@@ -257,7 +262,11 @@ def run_backtest(settings: BacktestSettings, progress: Progress) -> BacktestRun:
             batches = store_batches(
                 settings.store, start=replay_from, end=settings.end, symbols=settings.symbols
             )
-            result = replay_batches(_announce(batches, progress), out=scratch / "features")
+            result = replay_batches(
+                _announce(batches, progress),
+                out=scratch / "features",
+                config=model.package.engine_config,
+            )
         if result.events == 0:
             raise CommandError(f"no events for {who} in {settings.store} over {_span(settings)}")
         files = _evaluated(feature_files(scratch / "features"), settings.start, settings.end)
@@ -297,6 +306,11 @@ def run_backtest(settings: BacktestSettings, progress: Progress) -> BacktestRun:
         run_json.write_text(_dumps(meta))
     written = (settings.out / "report.json", settings.out / "report.md", *plots, html, run_json)
     return replace(run, files=written)
+
+
+def _spread_note(package: PackagedScorer) -> str:
+    spread = package.label_config.assumed_spread_bps
+    return "" if spread is None else f", book assumed: {spread:g} bps spread around the close"
 
 
 def _dumps(obj: Any) -> str:

@@ -7,6 +7,7 @@ resources, and so the CLI and tests can run a stage without a Dagster context.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from csx_core.features.config import EngineConfig
 from csx_core.ml.train import Dataset, FittedFold, TrainConfig
 from csx_core.quality.features import FeatureHealth, measure_feature_health
 from csx_core.replay import ReplayResult
@@ -28,16 +30,50 @@ DETERMINISM_SYMBOLS = 3
 DETERMINISM_SPAN_S = 2 * 3600
 
 
-def replay_features(data_dir: Path) -> ReplayResult:
+BOOK_KINDS = ("book_top",)
+"""Kinds that give labels and costs a bid/ask; without them a spread must be assumed."""
+
+
+class MissingBookError(ValueError):
+    """The store has no book data and no spread was assumed."""
+
+
+def engine_config(
+    cadence_s: int = 1, gap_after_s: int | None = None, stale_after_s: int | None = None
+) -> EngineConfig:
+    """The engine settings of a replay (``EngineConfig.for_cadence``)."""
+    return EngineConfig.for_cadence(cadence_s, gap_after_s, stale_after_s)
+
+
+def require_book(events: Path, assumed_spread_bps: float | None) -> None:
+    """Refuse, naming what is missing and the option that fixes it, a store without book
+    data when no spread is assumed (every label would need a bid/ask it does not have)."""
+    from csx_core.store import EventStore
+
+    if assumed_spread_bps is not None:
+        return
+    kinds = EventStore(events).kinds()
+    if not any(k in kinds for k in BOOK_KINDS):
+        raise MissingBookError(
+            f"{events} has no book data (missing kind: {', '.join(BOOK_KINDS)}; it holds "
+            f"{', '.join(kinds) or 'nothing'}): labels and costs need a bid/ask. Assume a "
+            "spread with --assume-spread-bps N (training config assume_spread_bps)"
+        )
+
+
+def replay_features(data_dir: Path, engine: EngineConfig | None = None) -> ReplayResult:
     """Replay the whole event store into ``features/`` (built aside, then swapped in, so a
-    failed replay leaves the previous table intact)."""
+    failed replay leaves the previous table intact). ``replay.json`` records the result and
+    the engine settings, which training records in the package."""
     from csx_core.replay import replay_store
 
+    engine = engine or EngineConfig()
     final = data_dir / FEATURES_DIR
     staging = data_dir / f".{FEATURES_DIR}.building"
     shutil.rmtree(staging, ignore_errors=True)
-    result = replay_store(data_dir / "events", staging)
-    (staging / "replay.json").write_text(result.to_json())
+    result = replay_store(data_dir / "events", staging, config=engine)
+    record = {**json.loads(result.to_json()), "engine": dataclasses.asdict(engine)}
+    (staging / "replay.json").write_text(json.dumps(record, sort_keys=True))
     previous = data_dir / f".{FEATURES_DIR}.previous"
     shutil.rmtree(previous, ignore_errors=True)
     if final.exists():
@@ -47,10 +83,23 @@ def replay_features(data_dir: Path) -> ReplayResult:
     return result
 
 
-def feature_health(features_dir: Path) -> FeatureHealth:
-    from csx_core.ml.dataset import feature_files
+def replayed_engine(data_dir: Path) -> EngineConfig:
+    """The engine settings the current ``features/`` were replayed with."""
+    record = data_dir / FEATURES_DIR / "replay.json"
+    if not record.is_file():
+        return EngineConfig()
+    return EngineConfig(**json.loads(record.read_text()).get("engine", {}))
 
-    return measure_feature_health(feature_files(features_dir))
+
+def feature_health(features_dir: Path, events: Path | None = None) -> FeatureHealth:
+    """``events``: the replayed store; when it has no book data the book features are
+    reported but not gated (they are NaN by construction)."""
+    from csx_core.ml.dataset import feature_files
+    from csx_core.store import EventStore
+
+    kinds = EventStore(events).kinds() if events is not None and events.is_dir() else BOOK_KINDS
+    has_book = any(k in kinds for k in BOOK_KINDS)
+    return measure_feature_health(feature_files(features_dir), has_book=has_book)
 
 
 def replay_twice(data_dir: Path) -> tuple[str, str]:
@@ -62,11 +111,15 @@ def replay_twice(data_dir: Path) -> tuple[str, str]:
     from csx_core.replay import replay_batches, store_batches
     from csx_core.store import EventStore
 
-    days = EventStore(data_dir / "events").dates("trade")
+    store = EventStore(data_dir / "events")
+    kind = store.kinds()[0]  # trades, or the bars of a bar-only store
+    days = store.dates(kind)
+    engine = replayed_engine(data_dir)
     batch = next(store_batches(data_dir / "events", start=days[0], end=days[0]))
-    symbols = sorted(set(batch["trade"].column("symbol").to_pylist()))[:DETERMINISM_SYMBOLS]
+    symbols = sorted(set(batch[kind].column("symbol").to_pylist()))[:DETERMINISM_SYMBOLS]
     first = min(int(pc.min(t.column("ts_event")).as_py()) for t in batch.values() if t.num_rows)
-    limit = first + DETERMINISM_SPAN_S * 1_000_000_000
+    span_s = max(DETERMINISM_SPAN_S, 8 * engine.cadence_s)  # a few ticks at a bar cadence
+    limit = first + span_s * 1_000_000_000
     sliced = {
         kind: table.filter(
             pc.and_(
@@ -76,7 +129,7 @@ def replay_twice(data_dir: Path) -> tuple[str, str]:
         )
         for kind, table in batch.items()
     }
-    digests = [replay_batches([sliced]).digest for _ in range(2)]
+    digests = [replay_batches([sliced], config=engine).digest for _ in range(2)]
     return digests[0], digests[1]
 
 
@@ -88,15 +141,28 @@ def train_config(
     n_folds: int,
     embargo_s: int,
     calibration: str,
+    horizon_bars: int | None = None,
+    assume_spread_bps: float | None = None,
 ) -> TrainConfig:
+    """``horizon_bars`` (ticks of the replay's cadence) replaces ``horizon_s`` when set."""
     from csx_core.ml.costs import CostModel
     from csx_core.ml.labels import LabelConfig
     from csx_core.ml.splits import SplitConfig
 
+    engine = replayed_engine(data_dir)
+    tick = engine.cadence_s
+    horizon = horizon_bars * tick if horizon_bars else horizon_s
+    if horizon % tick:
+        raise ValueError(f"horizon_s {horizon} is not a whole number of {tick} s ticks")
     return TrainConfig(
         out_dir=data_dir / TRAINING_DIR,
+        engine=engine,
         labels=LabelConfig(
-            horizon_s=horizon_s, threshold_bps=threshold_bps, volume_feature="qvol_1m"
+            horizon_s=horizon,
+            tick_s=tick,
+            threshold_bps=threshold_bps,
+            volume_feature=_volume_feature(data_dir),
+            assumed_spread_bps=assume_spread_bps,
         ),
         splits=SplitConfig(n_folds=n_folds, embargo_s=embargo_s),
         cost=CostModel(),
@@ -105,11 +171,34 @@ def train_config(
     )
 
 
-def label_table(data_dir: Path, config: TrainConfig, *, stride_s: int) -> Any:
-    from csx_core.ml.dataset import feature_files, labelled_sample
+VOLUME_FEATURE = "qvol_1m"
+
+
+def _volume_feature(data_dir: Path) -> str | None:
+    """The impact term's volume: the last minute's quote volume, unless the data carries
+    none at all (bars imported without quote volume), where the cost model's reference
+    volume prices impact instead of a zero volume that would price it at its cap."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from csx_core.ml.dataset import feature_files
 
     files = feature_files(data_dir / FEATURES_DIR)
-    return labelled_sample(files, config.cost, config.labels, stride_s=stride_s)
+    for f in files:
+        volume = pq.read_table(f, columns=[VOLUME_FEATURE]).column(VOLUME_FEATURE)
+        if (pc.max(volume).as_py() or 0.0) > 0.0:
+            return VOLUME_FEATURE
+    return None if files else VOLUME_FEATURE
+
+
+def label_table(data_dir: Path, config: TrainConfig, *, stride_s: int) -> Any:
+    from csx_core.ml.dataset import feature_files, labelled_sample
+    from csx_core.ml.evaluate import tick_stride
+
+    require_book(data_dir / "events", config.labels.assumed_spread_bps)
+    files = feature_files(data_dir / FEATURES_DIR)
+    stride = tick_stride(stride_s, config.labels.tick_s)
+    return labelled_sample(files, config.cost, config.labels, stride_s=stride)
 
 
 def calibration_ece(ds: Dataset, fitted: list[FittedFold], x: Any) -> float:
@@ -166,6 +255,7 @@ def backtest(
         config.cost,
         edge=None if model_edge is None else EdgeTable.from_dict(model_edge),
         environ=os.environ,
+        assumed_spread_bps=config.labels.assumed_spread_bps,
     )
     (out / "top_alerts.md").write_text("\n".join(explained) + "\n")
     return BacktestResult(report, out, plots, tuple(explained))
@@ -190,6 +280,12 @@ def register_package(
     digest = package_fold(ds, fitted[-1], report, config, package)
     params = {
         "horizon_s": config.labels.horizon_s,
+        "cadence_s": config.engine.cadence_s,
+        "assumed_spread_bps": (
+            "none (book data)"
+            if config.labels.assumed_spread_bps is None
+            else config.labels.assumed_spread_bps
+        ),
         "threshold_bps": config.labels.threshold_bps,
         "n_folds": config.splits.n_folds,
         "embargo_s": config.splits.embargo_s,

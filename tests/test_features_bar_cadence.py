@@ -145,3 +145,37 @@ def test_rolling_between_ticks_may_not_pass_the_next_tick() -> None:
     frame = engine.tick((first_tick + 300) * S)
     assert frame.prices[0][4] == 101.0
     assert np.isfinite(frame.values[0]).any()
+
+
+STATE = ("isum", "fmax", "flast", "dsec", "cum", "mcum", "mfmax", "mdsec", "ff")
+STATE += ("last_event", "last_trade", "last_book", "first")
+
+
+@pytest.mark.parametrize("silence", [1, 59, 119, 137, 255, 256, 300, 1_000, 3_500])
+@pytest.mark.parametrize("with_gap", [False, True])
+def test_rolling_a_silence_at_once_equals_rolling_it_second_by_second(
+    silence: int, with_gap: bool
+) -> None:
+    """``advance`` rolls the seconds that hold events, then the silence in closed form; the
+    rings, the minute aggregates and the bookkeeping must equal ``_roll_second``'s."""
+    config = EngineConfig(cadence_s=HOUR, gap_after_s=90)
+    fast, slow = FeatureEngine(config), FeatureEngine(config)
+    start = (T0 // HOUR) * HOUR + 7  # mid-minute: the first minute closed is partial
+    events: list[MarketEvent] = [
+        trade("AAAUSDT", start + k, 100.0 + 0.1 * k, 1.0, taker_buy=k % 2 == 0) for k in range(40)
+    ]
+    events += list(hourly_bars("BBBUSDT", [50.0], start - HOUR + 30))
+    for engine in (fast, slow):
+        for event in sorted(events, key=lambda e: e.ts_event):
+            engine.on_event(event)
+        engine.mark_gap("CCCUSDT", start * S, (start + 5) * S)  # a symbol never seen
+        if with_gap:
+            engine.mark_gap("AAAUSDT", (start + 60) * S, (start + 60 + silence // 2) * S)
+    target = start + 40 + silence
+    fast.advance(target * S)
+    slow._b.roll_to(target)
+    for name in STATE:
+        assert np.array_equal(getattr(fast._b, name), getattr(slow._b, name), equal_nan=True), name
+    assert fast._b.version == slow._b.version
+    assert fast._b.gaps == slow._b.gaps
+    assert fast._b.closed == slow._b.closed == target

@@ -141,3 +141,31 @@ def test_labels_never_look_past_the_horizon(
     window = mids[t_idx + 1 : t_idx + horizon + 1]
     expect_mfe = max((window.max() / mids[t_idx] - 1) * 1e4, 0.0)
     assert base["mfe_long_bps"][row] == pytest.approx(expect_mfe, abs=1e-9)
+
+
+def bar_only(table: pa.Table) -> pa.Table:
+    """The same rows as bars alone give them: no book, prices from the bar."""
+    nan = pa.array(np.full(table.num_rows, np.nan))
+    for name in ("px_bid", "px_ask", "px_mid"):
+        table = table.set_column(table.schema.get_field_index(name), name, nan)
+    return table
+
+
+def test_bars_without_a_book_are_labelled_only_with_an_assumed_spread() -> None:
+    mids = [100.0, 100.0, 100.0]
+    lows = [100.0, 99.5, 100.0]
+    cost = CostModel(impact_coef_bps=0.0)
+    bars = bar_only(make_table(mids, lows=lows))
+    assert label_features(bars, cost, LabelConfig(horizon_s=2)).num_rows == 0
+    assumed = LabelConfig(horizon_s=2, assumed_spread_bps=4.0)
+    out = label_features(bars, cost, assumed)
+    assert out.num_rows == 1
+    assert out.column("mfe_short_bps")[0].as_py() == pytest.approx(50.0)
+    assert out.column("cost_bps")[0].as_py() == pytest.approx(10.0 + 4.0)  # fees + spread
+    assert out.column("net_best_bps")[0].as_py() == pytest.approx(36.0)
+
+
+@pytest.mark.parametrize("spread", [-1.0, float("nan"), 1_000.0])
+def test_an_assumed_spread_outside_0_to_1000_bps_is_refused(spread: float) -> None:
+    with pytest.raises(ValueError, match="assumed_spread_bps"):
+        LabelConfig(assumed_spread_bps=spread)

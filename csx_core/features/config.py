@@ -42,6 +42,21 @@ class EngineConfig:
     beta_minutes: int = 60
     min_beta_points: int = 10
 
+    @classmethod
+    def for_cadence(
+        cls, cadence_s: int, gap_after_s: int | None = None, stale_after_s: int | None = None
+    ) -> EngineConfig:
+        """The settings for ``cadence_s``. At a bar cadence the input is typically bars
+        alone, one event per symbol and bar, so the gap and staleness rules default to two
+        bars; fine cadences keep the engine's defaults. Training records the result in the
+        package and a live runner serving it must use the same."""
+        bars = 2 * cadence_s if cadence_s > MAX_FINE_CADENCE_S else None
+        return cls(
+            cadence_s=cadence_s,
+            gap_after_s=gap_after_s or bars or cls.gap_after_s,
+            stale_after_s=stale_after_s or bars or cls.stale_after_s,
+        )
+
     @property
     def bar_cadence(self) -> bool:
         """Ticks further apart than the second ring reaches (whole minutes, > 1 min)."""

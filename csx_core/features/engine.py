@@ -20,7 +20,7 @@ from csx_core.features.buckets import MAX_AHEAD_S, SEC, Buckets
 from csx_core.features.config import EngineConfig
 from csx_core.features.fill import fill_event, fill_table
 from csx_core.features.names import FEATURE_NAMES, FEATURE_VERSION, PRICE_COLUMNS
-from csx_core.features.span import clear_span, roll_span
+from csx_core.features.span import clear_span, roll_quiet, roll_span
 from csx_core.features.tick import TickCache, TickFrame, compute_tick
 
 KIND_ORDER: tuple[str, ...] = tuple(EVENT_KINDS)
@@ -74,11 +74,12 @@ class FeatureEngine:
             raise ValueError(
                 f"second {target} is past the next tick at {boundary}; call on_tick first"
             )
-        while b.closed < target:
+        if b.closed < target:  # the ring's seconds hold every event not yet rolled
             start = b.closed
             end = min(target, start + MAX_AHEAD_S)
             roll_span(b, end)
             clear_span(b, start, end)
+        roll_quiet(self._b, target)  # the rest is silent: no event lies beyond the ring
 
     def ingest(self, tables: Mapping[str, pa.Table]) -> None:
         """Add per-kind tables (contract schemas, each ordered by ``ts_event``) at once:

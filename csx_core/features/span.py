@@ -140,3 +140,55 @@ def clear_span(b: Buckets, start: int, t_end: int) -> None:
     b.isum[old] = 0
     b.fmax[old] = -np.inf
     b.flast[old] = np.nan
+
+
+def roll_quiet(b: Buckets, t_end: int) -> None:
+    """``roll_span`` then ``clear_span`` over ``[b.closed, t_end)`` of any length, for a span
+    that holds no event (every event so far lies before ``b.closed``): what a bar cadence
+    does between two bars. Nothing changes but time, so the per-second work reduces to
+    closed forms: cumulative sums stay flat except the gap seconds, forward-filled prices
+    and their 1-second returns (log 1 = 0) stay put, and the minutes that close in the span
+    repeat the last second's sums; only the last ``R1`` seconds and ``RM`` minutes are
+    written, since older slots would be overwritten anyway."""
+    assert b.closed is not None
+    c, n = b.closed, b.n
+    k = t_end - c
+    if k <= 0:
+        return
+    secs = np.arange(c, t_end, dtype=np.int64)
+    seen = b.last_event[:n] >= 0
+    gap = seen[None] & (secs[:, None] - b.last_event[:n][None] > b.gap_after_s)
+    _declared_gaps(b, secs, gap)
+    base = b.cum[(c - 1) % bk.R1, :, :n]
+    gap_cum = base[bk.GAPC][None] + np.cumsum(gap, axis=0, dtype=np.int64)
+    px = b.ff[bk.LASTPX, :n]
+    mid = 0.5 * (b.ff[bk.BID, :n] + b.ff[bk.ASK, :n])
+    # the minutes that close in the span, the first of which may hold earlier seconds
+    first_close = -(-(c - 59) // 60)  # first m with 60 m + 59 >= c
+    minutes = np.arange(first_close, (t_end - 60) // 60 + 1, dtype=np.int64)
+    if len(minutes):
+        m0 = int(minutes[0])
+        first_max = b.fmax[np.arange(60 * m0, 60 * m0 + 60) % bk.R1, :, :n].max(axis=0)
+        tail = minutes[-bk.RM :]
+        slots_m = tail % bk.RM
+        b.mcum[slots_m, :, :n] = base[None]
+        b.mcum[slots_m, bk.GAPC, :n] = gap_cum[60 * tail + 59 - c]
+        b.mfmax[slots_m, :, :n] = -np.inf
+        if tail[0] == m0:
+            b.mfmax[m0 % bk.RM, :, :n] = first_max
+        b.mdsec[slots_m, bk.CPX, :n] = px
+        b.mdsec[slots_m, bk.CMID, :n] = mid
+        b.version += len(minutes)
+    # slots cleared by the span's rolls: those of seconds [c - KEEP_S, t_end - KEEP_S)
+    cleared = np.arange(max(c - bk.KEEP_S, t_end - bk.KEEP_S - bk.R1), t_end - bk.KEEP_S) % bk.R1
+    b.isum[cleared] = 0
+    b.fmax[cleared] = -np.inf
+    b.flast[cleared] = np.nan
+    last = secs[-bk.R1 :]
+    j = last % bk.R1
+    b.cum[j, :, :n] = base[None]
+    b.cum[j, bk.GAPC, :n] = gap_cum[last - c]
+    b.dsec[j, bk.CPX, :n] = px
+    b.dsec[j, bk.CMID, :n] = mid
+    b.flast[j, bk.LASTPX, :n] = np.nan  # roll writes the (absent) kline close there
+    b.closed = t_end

@@ -34,7 +34,17 @@ class NothingToEvaluateError(ValueError):
 
 def package_labels(package: PackagedScorer) -> LabelConfig:
     """The label definition the package was trained with."""
-    return LabelConfig(**package.contents.training["labels"])
+    return package.label_config
+
+
+def tick_stride(stride_s: int, tick_s: int) -> int:
+    """``stride_s`` on a grid of ``tick_s`` ticks: a multiple of the tick stays, a stride
+    shorter than a tick that divides it keeps every tick; anything else is refused."""
+    if stride_s % tick_s == 0:
+        return stride_s
+    if tick_s % stride_s == 0:
+        return tick_s
+    raise ValueError(f"a stride of {stride_s} s does not fit ticks {tick_s} s apart")
 
 
 def label_files(package: PackagedScorer, files: Sequence[Path], *, stride_s: int = 10) -> pa.Table:
@@ -42,7 +52,9 @@ def label_files(package: PackagedScorer, files: Sequence[Path], *, stride_s: int
     model, one tick in ``stride_s`` kept (as training does)."""
     from csx_core.ml.dataset import labelled_sample
 
-    return labelled_sample(files, package.cost, package_labels(package), stride_s=stride_s)
+    labels = package_labels(package)
+    stride = tick_stride(stride_s, labels.tick_s)
+    return labelled_sample(files, package.cost, labels, stride_s=stride)
 
 
 def usable_rows(labelled: pa.Table) -> pa.Table:

@@ -15,12 +15,17 @@ For a row at tick t with horizon H (``n = H / tick`` ticks):
   that direction (see :mod:`csx_core.ml.policy`): exit at the first touch of the barrier the
   label asks for (cost + threshold), or at the stop if ``stop_bps`` is set, or at t+H.
 
+Bar-only data has no book: with ``assumed_spread_bps`` set, the last trade price (a bar's
+close) stands in for the mid and the book is that spread around it, for every row; the
+assumption is recorded with the label config in the model package and its report.
+
 Rows whose window runs past the data, crosses a symbol boundary, contains a missing tick
 (a step other than ``tick``) or a ``gap`` flag, or that lack a usable book at t, are dropped.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +66,7 @@ class LabelConfig:
     threshold_bps: float = 10.0
     volume_feature: str | None = None
     stop_bps: float | None = None
+    assumed_spread_bps: float | None = None
 
     def __post_init__(self) -> None:
         if self.tick_s <= 0 or self.horizon_s <= 0 or self.horizon_s % self.tick_s:
@@ -68,6 +74,9 @@ class LabelConfig:
                 f"horizon_s ({self.horizon_s}) must be a positive multiple of "
                 f"tick_s ({self.tick_s})"
             )
+        spread = self.assumed_spread_bps
+        if spread is not None and not (math.isfinite(spread) and 0.0 <= spread < 1_000.0):
+            raise ValueError(f"assumed_spread_bps must be in [0, 1000) bps or None, got {spread}")
         if self.stop_bps is not None and not (0.0 < self.stop_bps < 10_000.0):
             raise ValueError(f"stop_bps must be in (0, 10000) bps or None, got {self.stop_bps}")
 
@@ -118,9 +127,7 @@ def label_features(features: pa.Table, cost: CostModel, config: LabelConfig) -> 
     ts = np.asarray(table.column("ts").to_numpy(), dtype=np.int64)
     codes = symbol_codes(table)
     gap = np.asarray(table.column("gap").to_numpy(zero_copy_only=False), dtype=bool)
-    mid = column(table, "px_mid")
-    bid = column(table, "px_bid")
-    ask = column(table, "px_ask")
+    mid, bid, ask = book_prices(table, config)
     high = np.fmax(column(table, "px_high"), mid)
     low = np.fmin(column(table, "px_low"), mid)
 
@@ -175,6 +182,15 @@ def label_features(features: pa.Table, cost: CostModel, config: LabelConfig) -> 
     for name, arr in extra.items():
         out = out.append_column(name, arr)
     return out.replace_schema_metadata(features.schema.metadata)
+
+
+def book_prices(table: pa.Table, config: LabelConfig) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(mid, bid, ask) per row: the book's, or the assumed spread around the last price."""
+    if config.assumed_spread_bps is None:
+        return column(table, "px_mid"), column(table, "px_bid"), column(table, "px_ask")
+    mid = column(table, "px_last")
+    half = 0.5 * config.assumed_spread_bps / 1e4
+    return mid, mid * (1.0 - half), mid * (1.0 + half)
 
 
 def _volume(table: pa.Table, config: LabelConfig) -> FloatArray | None:

@@ -32,11 +32,13 @@ import numpy as np
 import numpy.typing as npt
 
 from csx_core.contracts import ReasonCode
+from csx_core.features.config import EngineConfig
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.calibration import Calibrator
 from csx_core.ml.costs import CostModel
 from csx_core.ml.direction import DirectionCall
 from csx_core.ml.edge import EdgeTable
+from csx_core.ml.labels import LabelConfig
 from csx_core.ml.lgbm import LgbmScorer
 from csx_core.ml.scorer import Scores
 
@@ -257,6 +259,16 @@ class PackagedScorer:
     @property
     def horizon_s(self) -> int:
         return int(self.contents.training["labels"]["horizon_s"])
+
+    @property
+    def engine_config(self) -> EngineConfig:
+        """The feature engine settings the model was trained on (the defaults for a package
+        that predates recording them): a replay or a live runner serving it uses these."""
+        return EngineConfig(**self.contents.training.get("engine", {}))
+
+    @property
+    def label_config(self) -> LabelConfig:
+        return LabelConfig(**self.contents.training["labels"])
 
     def score(self, x: FloatArray, *, reason_rows: IntArray | None = None) -> Scores:
         return self._scorer.score(x, reason_rows=reason_rows)

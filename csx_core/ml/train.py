@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from csx_core.features.config import EngineConfig
 from csx_core.ml.backtest import (
     BacktestConfig,
     BacktestReport,
@@ -52,6 +53,7 @@ class TrainConfig:
     ``report/``; an existing package is replaced only with ``overwrite``."""
 
     out_dir: Path
+    engine: EngineConfig = field(default_factory=EngineConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     lgbm: LgbmParams = field(default_factory=LgbmParams)
@@ -276,6 +278,7 @@ def training_info(ds: Dataset, fitted: FittedFold, config: TrainConfig) -> dict[
         "rows": ds.table.num_rows,
         "feature_version": ds.feature_version,
         "cost_version": config.cost.version,
+        "engine": asdict(config.engine),
         "labels": asdict(config.labels),
         "splits": asdict(config.splits),
         "lgbm": config.lgbm.to_dict(),

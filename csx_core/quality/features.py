@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 # Features a live screener cannot do without: if these are mostly NaN on warm, gap-free
 # rows the replay (or the data) is broken.
 CORE_FEATURES = ("ret_1m", "rvol_5m", "spread_bps", "qvol_1m", "count_1m")
+BOOK_FEATURES = frozenset({"spread_bps"})
+"""NaN by construction when the data has no book (bars alone): reported, not gated."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class FeatureHealth:
     gap_share: float
     stale_share: float
     nan_share: dict[str, float] = field(default_factory=dict)
+    not_gated: tuple[str, ...] = ()
     max_nan_share: float = 0.05
     max_stale_share: float = 0.05
 
@@ -27,7 +30,11 @@ class FeatureHealth:
     def passed(self) -> bool:
         return (
             self.rows > 0
-            and all(v <= self.max_nan_share for v in self.nan_share.values())
+            and all(
+                v <= self.max_nan_share
+                for k, v in self.nan_share.items()
+                if k not in self.not_gated
+            )
             and self.stale_share <= self.max_stale_share
         )
 
@@ -38,13 +45,17 @@ class FeatureHealth:
             "gap_share": self.gap_share,
             "stale_share": self.stale_share,
             "nan_share": self.nan_share,
+            "not_gated": list(self.not_gated),
             "max_nan_share": self.max_nan_share,
             "max_stale_share": self.max_stale_share,
         }
 
 
-def measure_feature_health(files: list[Path], *, stale_column: str = "stale") -> FeatureHealth:
-    """NaN share of the core features and the stale share, over warm gap-free rows."""
+def measure_feature_health(
+    files: list[Path], *, stale_column: str = "stale", has_book: bool = True
+) -> FeatureHealth:
+    """NaN share of the core features and the stale share, over warm gap-free rows; without
+    book data (``has_book`` false) the book features are measured but not gated."""
     present = set(pq.read_schema(files[0]).names) if files else set()
     core = [c for c in CORE_FEATURES if c in present]
     columns = ["warm", "gap", *core, *([stale_column] if stale_column in present else [])]
@@ -71,4 +82,5 @@ def measure_feature_health(files: list[Path], *, stale_column: str = "stale") ->
         gap_share=gaps / max(1, rows),
         stale_share=stale / usable_rows,
         nan_share={k: v / usable_rows for k, v in nans.items()},
+        not_gated=() if has_book else tuple(sorted(BOOK_FEATURES & set(core))),
     )

@@ -17,11 +17,15 @@ class TrainingConfig(dg.Config):
     """What a training run depends on (defaults fit the simulated market)."""
 
     horizon_s: int = 300
+    horizon_bars: int | None = None
+    """The horizon in ticks of the replay's cadence (bars); replaces ``horizon_s``."""
     threshold_bps: float = 25.0
     stride_s: int = 10
     n_folds: int = 1
     embargo_s: int = 60
     calibration: str = "platt"
+    assume_spread_bps: float | None = None
+    """For a store without book data: the spread assumed around each bar's close."""
 
 
 def _config(config: TrainingConfig, lake: LakeResource) -> Any:
@@ -34,6 +38,8 @@ def _config(config: TrainingConfig, lake: LakeResource) -> Any:
         n_folds=config.n_folds,
         embargo_s=config.embargo_s,
         calibration=config.calibration,
+        horizon_bars=config.horizon_bars,
+        assume_spread_bps=config.assume_spread_bps,
     )
 
 
@@ -52,7 +58,9 @@ def labels(config: TrainingConfig, lake: LakeResource) -> dg.Output[Any]:
             "rows": table.num_rows,
             "base_rate": sum(in_play) / max(1, len(in_play)),
             "cost_model_version": cfg.cost.version,
-            "horizon_s": config.horizon_s,
+            "horizon_s": cfg.labels.horizon_s,
+            "cadence_s": cfg.engine.cadence_s,
+            "assumed_spread_bps": str(cfg.labels.assumed_spread_bps),
             "threshold_bps": config.threshold_bps,
             "stride_s": config.stride_s,
         },
