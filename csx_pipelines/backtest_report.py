@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -202,3 +203,38 @@ def summary_table(report: BacktestReport) -> str:
         f"K = {k}, bootstrap {report.config['n_boot']} (seed {report.config['seed']})"
     )
     return "\n".join(lines)
+
+
+def print_headline(report_json: Path, where: str) -> None:
+    """The backtest's trading headline, whatever its sign: label-policy net bps per trade,
+    direction accuracy, trades, with CIs, for the model, the baseline and random picks."""
+    report = json.loads(report_json.read_text())
+    metrics, intervals = report["metrics"], report.get("intervals", {})
+
+    def cell(scorer: str, metric: str, fmt: str) -> str:
+        value = metrics.get(scorer, {}).get(metric)
+        if value is None or value != value:
+            return "unknown"
+        ci = intervals.get(scorer, {}).get(metric)
+        text = format(value, fmt)
+        if ci and ci["ci_low"] == ci["ci_low"]:
+            text += f" [{format(ci['ci_low'], fmt)}, {format(ci['ci_high'], fmt)}]"
+        return text
+
+    print(f"    {where} (label policy: barrier, else exit at t+H):", flush=True)
+    for scorer in ("model", "baseline", "random"):
+        trades = metrics.get(scorer, {}).get("policy_trades", 0)
+        print(
+            f"      {scorer:<9} net {cell(scorer, 'policy_net_bps', '+.1f')} bps/trade, "
+            f"hold-to-H {cell(scorer, 'hold_net_bps', '+.1f')}, "
+            f"direction right {cell(scorer, 'direction_accuracy', '.1%')}, "
+            f"{trades:.0f} trades",
+            flush=True,
+        )
+    delta = report["deltas"].get("policy_net_bps", {})
+    if delta:
+        print(
+            f"      model − baseline net {delta['estimate']:+.1f} bps/trade "
+            f"[{delta['ci_low']:+.1f}, {delta['ci_high']:+.1f}]",
+            flush=True,
+        )

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from csx_pipelines.backtest_report import print_headline
 from csx_pipelines.children import Stopped, signal_group, spawn, stop_group, stop_signals
 
 HOLDOUT_SEED_OFFSET = 1000
@@ -160,7 +161,7 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date]
     for check in result.get_asset_check_evaluations():
         print(f"    check {check.check_name}: {'PASS' if check.passed else 'FAIL'}", flush=True)
     print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
-    _print_backtest(data_dir / "training" / "report" / "report.json", "backtest, test folds")
+    print_headline(data_dir / "training" / "report" / "report.json", "backtest, test folds")
     print(f"    promotion: {verdict}", flush=True)
     return [date.fromisoformat(k) for k in keys], version
 
@@ -188,7 +189,7 @@ def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, versio
     )
     out = data_dir / "holdout" / "report"
     write_report(report, None, out)
-    _print_backtest(out / "report.json", f"backtest, held-out day {day}")
+    print_headline(out / "report.json", f"backtest, held-out day {day}")
     if version:
         from csx_pipelines.promotion import flatten_report
         from csx_pipelines.registry import ModelRegistry
@@ -196,41 +197,6 @@ def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, versio
         registry = ModelRegistry(os.environ["MLFLOW_TRACKING_URI"])
         registry.log_evaluation(version, "holdout", flatten_report(report.to_dict()), out)
     print(f"    report {out / 'report.md'}; done in {time.monotonic() - t:.1f} s", flush=True)
-
-
-def _print_backtest(report_json: Path, where: str) -> None:
-    """The backtest's trading headline, whatever its sign: label-policy net bps per trade,
-    direction accuracy, trades, with CIs, for the model, the baseline and random picks."""
-    report = json.loads(report_json.read_text())
-    metrics, intervals = report["metrics"], report.get("intervals", {})
-
-    def cell(scorer: str, metric: str, fmt: str) -> str:
-        value = metrics.get(scorer, {}).get(metric)
-        if value is None or value != value:
-            return "unknown"
-        ci = intervals.get(scorer, {}).get(metric)
-        text = format(value, fmt)
-        if ci and ci["ci_low"] == ci["ci_low"]:
-            text += f" [{format(ci['ci_low'], fmt)}, {format(ci['ci_high'], fmt)}]"
-        return text
-
-    print(f"    {where} (label policy: barrier, else exit at t+H):", flush=True)
-    for scorer in ("model", "baseline", "random"):
-        trades = metrics.get(scorer, {}).get("policy_trades", 0)
-        print(
-            f"      {scorer:<9} net {cell(scorer, 'policy_net_bps', '+.1f')} bps/trade, "
-            f"hold-to-H {cell(scorer, 'hold_net_bps', '+.1f')}, "
-            f"direction right {cell(scorer, 'direction_accuracy', '.1%')}, "
-            f"{trades:.0f} trades",
-            flush=True,
-        )
-    delta = report["deltas"].get("policy_net_bps", {})
-    if delta:
-        print(
-            f"      model − baseline net {delta['estimate']:+.1f} bps/trade "
-            f"[{delta['ci_low']:+.1f}, {delta['ci_high']:+.1f}]",
-            flush=True,
-        )
 
 
 def _require(result: Any, what: str) -> None:

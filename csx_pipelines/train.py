@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from csx_core.cli import CommandError
+from csx_pipelines.backtest_report import print_headline
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """The run's own log stays quiet: this command prints each asset's result and the failing step."""
@@ -176,6 +177,7 @@ def run_training(settings: TrainSettings) -> TrainOutcome:
         )
     _say(f"done in {time.monotonic() - began:.1f} s")
     training = settings.data_dir / "training"
+    print_headline(training / "report" / "report.json", "backtest, test folds")
     return TrainOutcome(version, verdict, training / "report", training / "package", checks)
 
 

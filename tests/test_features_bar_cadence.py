@@ -179,3 +179,20 @@ def test_rolling_a_silence_at_once_equals_rolling_it_second_by_second(
     assert fast._b.version == slow._b.version
     assert fast._b.gaps == slow._b.gaps
     assert fast._b.closed == slow._b.closed == target
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1", 1), ("60", 60), ("30s", 30), ("5m", 300), ("1h", 3600)]
+)
+def test_cadences_parse_from_seconds_or_units(text: str, seconds: int) -> None:
+    from csx_core.features.config import parse_cadence
+
+    assert parse_cadence(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "h", "1.5m", "2h", "7m", "0", "-1"])
+def test_what_is_not_a_cadence_is_refused_by_name(text: str) -> None:
+    from csx_core.features.config import parse_cadence
+
+    with pytest.raises(ValueError, match=r"cadence|duration"):
+        parse_cadence(text)

@@ -10,6 +10,26 @@ MAX_BAR_CADENCE_S = 3600
 """Up to here the minute ring covers a tick interval (and the longest window)."""
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_cadence(text: str) -> int:
+    """Seconds between ticks from ``30``, ``30s``, ``5m`` or ``1h``; ValueError, naming the
+    accepted values, for anything else."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:], 0) if value else 0
+    digits = value[:-1] if unit else value
+    if not digits.isdigit():
+        raise ValueError(f"{text!r} is not a duration like 1, 60, 5m or 1h")
+    seconds = int(digits) * (unit or 1)
+    if not valid_cadence(seconds):
+        raise ValueError(
+            f"{text} is not a cadence: 1..{MAX_FINE_CADENCE_S} s, or whole minutes up to "
+            f"{MAX_BAR_CADENCE_S} s that divide a day (5m, 15m, 1h, ...)"
+        )
+    return seconds
+
+
 def valid_cadence(cadence_s: int) -> bool:
     """1..60 s, or whole minutes up to an hour that divide a day (bar cadences)."""
     if 1 <= cadence_s <= MAX_FINE_CADENCE_S:

@@ -4,20 +4,19 @@
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from csx_core.cli import Command, int_in, positive_float, positive_int
 
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
 
 def cadence(value: str) -> int:
-    """Seconds between ticks: ``30``, ``30s``, ``5m``, ``1h``."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smh]?)\s*", value)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 1, 60, 5m or 1h")
-    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+    """An argparse ``type``: seconds between ticks (``30``, ``5m``, ``1h``), validated."""
+    from csx_core.features.config import parse_cadence
+
+    try:
+        return parse_cadence(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 cadence.__name__ = "cadence"
