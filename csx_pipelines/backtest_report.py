@@ -232,7 +232,9 @@ def print_headline(report_json: Path, where: str) -> None:
             flush=True,
         )
     delta = report["deltas"].get("policy_net_bps", {})
-    if delta:
+    if delta and delta["estimate"] != delta["estimate"]:  # NaN: one side made no trade
+        print("      model − baseline net: unknown (a side made no trade)", flush=True)
+    elif delta:
         print(
             f"      model − baseline net {delta['estimate']:+.1f} bps/trade "
             f"[{delta['ci_low']:+.1f}, {delta['ci_high']:+.1f}]",
