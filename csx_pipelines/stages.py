@@ -191,14 +191,32 @@ def _volume_feature(data_dir: Path) -> str | None:
     return None if files else VOLUME_FEATURE
 
 
-def label_table(data_dir: Path, config: TrainConfig, *, stride_s: int) -> Any:
-    from csx_core.ml.dataset import feature_files, labelled_sample
+MAX_TRAINING_ROWS = 2_000_000
+"""The training sample's memory budget (rows; ~1 KB each with the label columns): longer
+replays are sampled with a longer stride instead of growing the training set."""
+STRIDE_KEY = b"csx.stride_s"
+
+
+def label_table(
+    data_dir: Path, config: TrainConfig, *, stride_s: int, max_rows: int | None = MAX_TRAINING_ROWS
+) -> Any:
+    """The labelled training sample, streamed day by day; the stride it was sampled at
+    (``stride_s``, lengthened to fit ``max_rows``) is in its metadata (``STRIDE_KEY``)."""
+    from csx_core.ml.dataset import budget_stride, feature_files, labelled_sample
     from csx_core.ml.evaluate import tick_stride
 
     require_book(data_dir / "events", config.labels.assumed_spread_bps)
     files = feature_files(data_dir / FEATURES_DIR)
-    stride = tick_stride(stride_s, config.labels.tick_s)
-    return labelled_sample(files, config.cost, config.labels, stride_s=stride)
+    stride = budget_stride(files, tick_stride(stride_s, config.labels.tick_s), max_rows)
+    table = labelled_sample(files, config.cost, config.labels, stride_s=stride)
+    metadata = {**(table.schema.metadata or {}), STRIDE_KEY: str(stride).encode()}
+    return table.replace_schema_metadata(metadata)
+
+
+def sampled_stride(table: pa.Table) -> int | None:
+    """The stride a labelled sample was taken at (``label_table``), if it says."""
+    value = (table.schema.metadata or {}).get(STRIDE_KEY)
+    return None if value is None else int(value)
 
 
 def calibration_ece(ds: Dataset, fitted: list[FittedFold], x: Any) -> float:
@@ -291,6 +309,8 @@ def register_package(
         "embargo_s": config.splits.embargo_s,
         "calibration": config.calibration,
         "rows": ds.table.num_rows,
+        "stride_s": sampled_stride(ds.table) or "unknown",
+        "max_training_rows": MAX_TRAINING_ROWS,
         "features": len(ds.names),
         "best_iteration": fitted[-1].lgbm.best_iteration,
     }

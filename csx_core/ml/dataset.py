@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from csx_core.features import PRICE_COLUMNS
@@ -25,11 +26,29 @@ from csx_core.ml.labels import LABEL_COLUMNS, LabelConfig, label_features
 KEY_COLUMNS = ("symbol", "ts")
 
 
+def budget_stride(files: Sequence[Path], stride_s: int, max_rows: int | None) -> int:
+    """``stride_s``, lengthened by a whole factor until the sample (one tick in the stride
+    of every row the files hold, counted from their Parquet footers) fits ``max_rows``: the
+    training set's memory budget, whatever the number of days or symbols."""
+    if max_rows is None:
+        return stride_s
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    total = sum(int(pq.ParquetFile(f).metadata.num_rows) for f in files)
+    return stride_s * max(1, -(-total // (stride_s * max_rows)))
+
+
 def labelled_sample(
     files: Sequence[Path], cost: CostModel, labels: LabelConfig, *, stride_s: int
 ) -> pa.Table:
     """Feature rows of every ``stride_s``-th second (UTC-aligned) that could be labelled,
-    with the label columns appended and the feature metadata kept."""
+    with the label columns appended and the feature metadata kept.
+
+    Streamed day by day: each day file is labelled from its own narrow price columns plus
+    the head of the next day (the horizon of the rows before midnight), so memory holds two
+    days of narrow columns and the sample, never the whole replay; a row's label only reads
+    its own symbol's ticks in ``(t, t + H]``, so the result equals labelling everything at
+    once."""
     if not files:
         raise ValueError("no feature files to label")
     if stride_s < 1:
@@ -37,13 +56,32 @@ def labelled_sample(
     metadata = pq.read_schema(files[0]).metadata
     extra = [labels.volume_feature] if labels.volume_feature else []
     narrow_columns = [*KEY_COLUMNS, "warm", "gap", *PRICE_COLUMNS, *extra]
-    narrow = pa.concat_tables(pq.read_table(f, columns=narrow_columns) for f in files)
-    labelled = label_features(narrow.replace_schema_metadata(metadata), cost, labels)
-    labelled = labelled.select([*KEY_COLUMNS, *LABEL_COLUMNS])
-    labelled = labelled.filter(_on_stride(labelled, stride_s))
-    wide = pa.concat_tables(_sampled_rows(f, stride_s) for f in files)
-    joined = wide.join(labelled, keys=list(KEY_COLUMNS), join_type="inner")
+    reach_ns = labels.horizon_ns + labels.tick_s * NS_PER_S  # the head the last rows need
+    parts = []
+    current = pq.read_table(files[0], columns=narrow_columns)
+    for k, path in enumerate(files):
+        following = (
+            pq.read_table(files[k + 1], columns=narrow_columns) if k + 1 < len(files) else None
+        )
+        narrow = current
+        if following is not None and following.num_rows:
+            head = following.filter(pc.less(following.column("ts"), _day_end(current) + reach_ns))
+            narrow = pa.concat_tables([current, head])
+        labelled = label_features(narrow.replace_schema_metadata(metadata), cost, labels)
+        own = pc.less(labelled.column("ts"), _day_end(current))
+        labelled = labelled.filter(pc.and_(own, _on_stride(labelled, stride_s)))
+        labelled = labelled.select([*KEY_COLUMNS, *LABEL_COLUMNS])
+        wide = _sampled_rows(path, stride_s)
+        parts.append(wide.join(labelled, keys=list(KEY_COLUMNS), join_type="inner"))
+        current = following if following is not None else current
+    joined = pa.concat_tables(parts)
     return sort_by_symbol_time(joined.replace_schema_metadata(metadata))
+
+
+def _day_end(narrow: pa.Table) -> int:
+    """The end (ns, exclusive) of the rows a day file owns: past its last tick."""
+    last = pc.max(narrow.column("ts")).as_py()
+    return int(last) + 1 if last is not None else 0
 
 
 def feature_files(root: Path) -> list[Path]:
