@@ -99,7 +99,7 @@ def _run_size(symbols: int, days: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="csx-scale-") as tmp:
         cmd = [sys.executable, "-m", "benchmarks.bench_scale"]
         cmd += ["--symbols", str(symbols), "--days", str(days), "--root", tmp]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout  # noqa: S603
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
