@@ -1,22 +1,25 @@
 """The ``csx`` command: one CLI for every job.
 
-Each package contributes its subcommands from its own ``commands`` module (a list of
-``Command``), so this dispatcher stays free of I/O frameworks: ``csx_live`` and
-``csx_pipelines`` are imported only when the CLI runs, never when ``csx_core`` is imported.
+Subcommands are plugins: an installed distribution registers each ``Command`` as an entry
+point of the ``csx.commands`` group (``name = "package.module:COMMAND"``), and this
+dispatcher lists and runs whatever is registered. The core names no package above it, and
+the argparse/print adapters live with the package whose job they run; their modules are
+imported only when the CLI runs, never when ``csx_core`` is imported.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from csx_core import __version__
 
-COMMAND_MODULES = ("csx_core.commands", "csx_live.commands", "csx_pipelines.commands")
+COMMAND_GROUP = "csx.commands"
+"""The entry-point group subcommands register under (``[project.entry-points."csx.commands"]``)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,28 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+def registered_commands(group: str = COMMAND_GROUP) -> list[Command]:
+    """Every ``Command`` the installed distributions register in ``group``, by name.
+
+    An entry point's name is the subcommand's name and its object a ``Command`` of that name;
+    anything else, or one name registered twice, is a packaging bug and raises ``TypeError``
+    rather than leaving a command silently missing or shadowed."""
+    commands: dict[str, Command] = {}
+    for point in entry_points(group=group):
+        command = point.load()
+        if not isinstance(command, Command) or command.name != point.name:
+            raise TypeError(
+                f"entry point {point.name} = {point.value} in {group} is not a Command "
+                f"named {point.name!r}"
+            )
+        if point.name in commands:
+            raise TypeError(f"csx command {point.name!r} is registered twice in {group}")
+        commands[point.name] = command
+    return [commands[name] for name in sorted(commands)]
+
+
+def build_parser(commands: Iterable[Command] | None = None) -> argparse.ArgumentParser:
+    """The ``csx`` parser over ``commands`` (default: every registered one)."""
     parser = argparse.ArgumentParser(
         prog="csx",
         description="CryptoScreener-X: which Binance USD-M perpetuals are in play, net of costs.",
@@ -111,13 +135,10 @@ def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentP
         help="show the traceback of an error",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in modules:
-        module = importlib.import_module(module_name)
-        command: Command
-        for command in module.COMMANDS:
-            sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
-            command.configure(sub_parser)
-            sub_parser.set_defaults(_run=command.run)
+    for command in registered_commands() if commands is None else commands:
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(sub_parser)
+        sub_parser.set_defaults(_run=command.run)
     return parser
 
 
@@ -156,4 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m csx_core.cli`` runs this file as ``__main__``, a second copy of the module
+    # whose ``Command`` is not the one the command modules import: dispatch from the real one.
+    from csx_core.cli import main as _main
+
+    sys.exit(_main())

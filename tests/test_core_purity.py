@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,14 @@ FORBIDDEN_CALLS = {
     ("os", "getenv"),
 }
 CORE_FILES = sorted((REPO_ROOT / "csx_core").rglob("*.py"))
+# Every file the core ships (sources, docs, package data), bytecode caches aside.
+CORE_TREE = sorted(
+    p for p in (REPO_ROOT / "csx_core").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+)
+# The packages above the core, as a name: ``csx_live``, ``csx_live.llm``, ``"csx_pipelines"``,
+# ``csx_live/app.py``. An identifier that merely starts with the letters (the Prometheus
+# metric ``csx_live_brier``) is another name and does not match.
+UPPER_PACKAGE = re.compile(rb"(?<![A-Za-z0-9_])csx_(?:live|pipelines)(?![A-Za-z0-9_])")
 
 
 def test_importing_every_core_module_loads_no_io_framework() -> None:
@@ -70,3 +79,36 @@ def test_core_source_has_no_forbidden_imports_or_ambient_state(path: Path) -> No
         ):
             problems.append(f"line {node.lineno}: uses {node.value.id}.{node.attr}")
     assert problems == [], f"{path.name}: {problems}"
+
+
+def test_core_tree_is_not_empty() -> None:
+    assert any(p.name == "cli.py" for p in CORE_TREE)
+
+
+@pytest.mark.parametrize("path", CORE_TREE, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_core_never_names_a_package_above_it(path: Path) -> None:
+    """Not even as a string (``importlib.import_module("csx_live…")``, an entry-point table, a
+    docstring pointer): the core knows nothing of the floors above it, so a rename or a
+    removal up there never breaks it, and the import-based checks above cannot be dodged."""
+    text = path.read_bytes()
+    newline = b"\n"
+    hits = [
+        f"line {text.count(newline, 0, m.start()) + 1}: {m.group().decode()}"
+        for m in UPPER_PACKAGE.finditer(text)
+    ]
+    assert hits == [], f"{path.relative_to(REPO_ROOT)} names {hits}"
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (b'COMMANDS = ("csx_core.commands", "csx_live.commands")', True),
+        (b"from csx_pipelines.registry import x", True),
+        (b"see csx_live/app.py", True),
+        (b"``csx_pipelines``", True),
+        (b'"csx_live_brier": "metric"', False),
+        (b"mycsx_live", False),
+    ],
+)
+def test_upper_package_pattern(text: bytes, names: bool) -> None:
+    assert bool(UPPER_PACKAGE.search(text)) is names

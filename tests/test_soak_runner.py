@@ -13,7 +13,7 @@ import pytest
 from csx_core.cli import main
 from csx_core.soak import check_summary, format_results, load_thresholds
 from csx_core.soak.summary import SoakSummary
-from csx_live.commands.soak import COMMANDS
+from csx_live.commands.soak import COMMAND
 from csx_live.soak import Sample, build_plan, parse_prometheus, run_soak, summarize
 from csx_live.soak.measures import (
     count_unhandled,
@@ -229,7 +229,7 @@ def test_a_short_overload_soak_sheds_load_and_accounts_for_every_bad_frame(
 
 def soak_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csx soak")
-    COMMANDS[0].configure(parser)
+    COMMAND.configure(parser)
     return parser
 
 

@@ -2,8 +2,11 @@
 
 from csx_core.contracts.base import Contract, ContractError, records_equal
 from csx_core.contracts.events import (
+    DESCRIPTORS,
+    EVENT_DESCRIPTORS,
     EVENT_KINDS,
     EVENT_TYPES,
+    KIND_ORDER,
     BookTop,
     Kline,
     Liquidation,
@@ -24,6 +27,7 @@ from csx_core.contracts.explain import (
     LLMExplainOutput,
     ReasonEvidence,
 )
+from csx_core.contracts.kinds import EventDescriptor, RowRules
 from csx_core.contracts.reasons import ReasonCode
 from csx_core.contracts.snapshots import (
     Direction,
@@ -44,8 +48,11 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
 
 __all__ = [
     "ALL_CONTRACTS",
+    "DESCRIPTORS",
+    "EVENT_DESCRIPTORS",
     "EVENT_KINDS",
     "EVENT_TYPES",
+    "KIND_ORDER",
     "MAX_EXPLANATION_CHARS",
     "MAX_REASONS",
     "BookTop",
@@ -53,6 +60,7 @@ __all__ = [
     "ContractError",
     "CostBreakdown",
     "Direction",
+    "EventDescriptor",
     "ExplainSource",
     "ExplainStatus",
     "FeatureSnapshot",
@@ -67,6 +75,7 @@ __all__ = [
     "RankEvent",
     "ReasonCode",
     "ReasonEvidence",
+    "RowRules",
     "Side",
     "Trade",
     "event_kind",

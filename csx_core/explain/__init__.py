@@ -1,6 +1,6 @@
 """LLM explanations that never invent a number: evidence, prompt, template and guardrails.
 
-Pure: no SDK, no clock, no environment. The async explainers live in ``csx_live.llm``.
+Pure: no SDK, no clock, no environment. The async explainers live in the live runtime.
 """
 
 from csx_core.explain.binding import explanation_matches, row_matches, same_direction

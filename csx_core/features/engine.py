@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from csx_core.contracts import EVENT_KINDS, FeatureSnapshot, MarketEvent
+from csx_core.contracts import KIND_ORDER as KIND_ORDER
+from csx_core.contracts import FeatureSnapshot, MarketEvent
 from csx_core.features.batch import TickBatch, compute_ticks
 from csx_core.features.buckets import MAX_AHEAD_S, SEC, Buckets
 from csx_core.features.config import EngineConfig
@@ -22,8 +23,6 @@ from csx_core.features.fill import fill_event, fill_table
 from csx_core.features.names import FEATURE_NAMES, FEATURE_VERSION, PRICE_COLUMNS
 from csx_core.features.span import clear_span, roll_quiet, roll_span
 from csx_core.features.tick import TickCache, TickFrame, compute_tick
-
-KIND_ORDER: tuple[str, ...] = tuple(EVENT_KINDS)
 
 
 class FeatureEngine:

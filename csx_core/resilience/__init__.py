@@ -1,4 +1,4 @@
-"""Pure retry maths and failure-isolation state machines; the async shells live in csx_live."""
+"""Pure retry maths and failure-isolation state machines; the async shells live above the core."""
 
 from csx_core.resilience.backoff import (
     Backoff,

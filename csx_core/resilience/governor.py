@@ -12,7 +12,7 @@ continuing after a 429 yields 418, an automatic IP ban (2 min to 3 days). The go
   until the ban ends (callers get a rejection, not a multi-hour wait).
 
 Every method takes ``now_ns`` (integer nanoseconds); nothing reads a clock, so the async
-shell (``csx_live.rest``) and tests drive it alike.
+shell (the live runtime's REST client) and tests drive it alike.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 An exchange event is identified by its exchange ids (``DEDUP_KEYS``); rows of a partition
 are totally ordered by ``SORT_KEYS`` (``ts_event`` first, then symbol, then the ids), so the
 same set of events always reads back in the same order whatever batches it was written in.
+Both come from the kind's descriptor (``csx_core.contracts.DESCRIPTORS``).
 """
 
 from __future__ import annotations
@@ -12,26 +13,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from csx_core.contracts import EVENT_KINDS
+from csx_core.contracts import DESCRIPTORS, EVENT_KINDS
+from csx_core.contracts import KIND_ORDER as KIND_ORDER  # re-exported: the store's kind order
 from csx_core.store.errors import SchemaMismatchError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
-KIND_ORDER: tuple[str, ...] = tuple(EVENT_KINDS)
-"""The fixed tie-break between kinds at an equal ``ts_event`` when kinds are merged."""
-
-DEDUP_KEYS: dict[str, tuple[str, ...]] = {
-    "trade": ("symbol", "trade_id"),
-    "book_top": ("symbol", "update_id"),
-    "kline": ("symbol", "interval", "open_time"),
-    "mark_price": ("symbol", "ts_event"),
-    "liquidation": ("symbol", "ts_event", "side", "price", "qty"),
-}
-
-SORT_KEYS: dict[str, tuple[str, ...]] = {
-    kind: ("ts_event", "symbol", *(k for k in keys if k not in ("symbol", "ts_event")))
-    for kind, keys in DEDUP_KEYS.items()
-}
+DEDUP_KEYS: dict[str, tuple[str, ...]] = {k: d.dedup_keys for k, d in DESCRIPTORS.items()}
+SORT_KEYS: dict[str, tuple[str, ...]] = {k: d.sort_keys for k, d in DESCRIPTORS.items()}
 
 IntArray = npt.NDArray[np.int64]
 
@@ -88,22 +77,22 @@ def _numeric(column: pa.ChunkedArray) -> npt.NDArray[np.generic]:
 def unique_mask(kind: str, table: pa.Table) -> npt.NDArray[np.bool_]:
     """True for the row that represents each dedup key.
 
-    The first occurrence wins, except for klines where the latest version wins: a closed bar
-    beats an open one, then the larger ``ts_event``, then ``ts_recv``; exact ties keep the
-    first occurrence. Dedup is exact (a lexicographic sort, no hashing).
+    The first occurrence wins, unless the kind names ``newest_wins`` columns: then the row
+    with the largest of them wins (klines: a closed bar beats an open one, then the larger
+    ``ts_event``, then ``ts_recv``); exact ties keep the first occurrence. Dedup is exact (a
+    lexicographic sort, no hashing).
     """
     n = table.num_rows
     if n < 2:
         return np.ones(n, dtype=np.bool_)
-    keys = [_numeric(table.column(k)) for k in DEDUP_KEYS[kind]]
+    descriptor = DESCRIPTORS[kind]
+    keys = [_numeric(table.column(k)) for k in descriptor.dedup_keys]
     position = np.arange(n, dtype=np.int64)
     rank: list[npt.NDArray[np.generic]] = [position]
-    if kind == "kline":
-        rank += [
-            -table.column("ts_recv").to_numpy(),
-            -table.column("ts_event").to_numpy(),
-            -table.column("closed").to_numpy().astype(np.int8),
-        ]
+    rank += [
+        -np.asarray(table.column(k).to_numpy(), dtype=np.int64)
+        for k in reversed(descriptor.newest_wins)
+    ]
     order = np.lexsort((*rank, *reversed(keys)))
     new_group = np.zeros(n, dtype=np.bool_)
     new_group[0] = True

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from itertools import starmap
 
 import numpy as np
 import pyarrow as pa
 
-from csx_core.contracts import BookTop, Kline, Liquidation, MarketEvent, MarkPrice, Side, Trade
-from csx_core.store.keys import KIND_ORDER
+from csx_core.contracts import DESCRIPTORS, KIND_ORDER, MarketEvent
 
 
 def to_events(kind: str, table: pa.Table) -> list[MarketEvent]:
@@ -18,144 +17,9 @@ def to_events(kind: str, table: pa.Table) -> list[MarketEvent]:
     Column-wise ``tolist()`` and keyword construction per row is ~2x faster than
     ``Contract.from_arrow`` (row dicts + ``msgspec.convert``); a test holds them equal.
     """
-    build = _BUILDERS[kind]
+    build = DESCRIPTORS[kind].from_row
     columns = [_pylist(table.column(name)) for name in table.schema.names]
     return list(starmap(build, zip(*columns, strict=True)))
-
-
-def _trade(
-    symbol: str,
-    ts_event: int,
-    ts_recv: int,
-    trade_id: int,
-    price: float,
-    qty: float,
-    buyer_is_maker: bool,
-) -> Trade:
-    return Trade(
-        symbol=symbol,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        trade_id=trade_id,
-        price=price,
-        qty=qty,
-        buyer_is_maker=buyer_is_maker,
-    )
-
-
-def _book_top(
-    symbol: str,
-    ts_event: int,
-    ts_recv: int,
-    update_id: int,
-    bid_price: float,
-    bid_qty: float,
-    ask_price: float,
-    ask_qty: float,
-) -> BookTop:
-    return BookTop(
-        symbol=symbol,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        update_id=update_id,
-        bid_price=bid_price,
-        bid_qty=bid_qty,
-        ask_price=ask_price,
-        ask_qty=ask_qty,
-    )
-
-
-def _kline(
-    symbol: str,
-    ts_event: int,
-    ts_recv: int,
-    interval: str,
-    open_time: int,
-    close_time: int,
-    open: float,
-    high: float,
-    low: float,
-    close: float,
-    volume: float,
-    quote_volume: float,
-    trades: int,
-    taker_buy_volume: float,
-    taker_buy_quote_volume: float,
-    closed: bool,
-) -> Kline:
-    return Kline(
-        symbol=symbol,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        interval=interval,
-        open_time=open_time,
-        close_time=close_time,
-        open=open,
-        high=high,
-        low=low,
-        close=close,
-        volume=volume,
-        quote_volume=quote_volume,
-        trades=trades,
-        taker_buy_volume=taker_buy_volume,
-        taker_buy_quote_volume=taker_buy_quote_volume,
-        closed=closed,
-    )
-
-
-def _mark_price(
-    symbol: str,
-    ts_event: int,
-    ts_recv: int,
-    mark_price: float,
-    index_price: float | None,
-    estimated_settle_price: float | None,
-    funding_rate: float,
-    next_funding_time: int,
-) -> MarkPrice:
-    return MarkPrice(
-        symbol=symbol,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        mark_price=mark_price,
-        index_price=index_price,
-        estimated_settle_price=estimated_settle_price,
-        funding_rate=funding_rate,
-        next_funding_time=next_funding_time,
-    )
-
-
-def _liquidation(
-    symbol: str,
-    ts_event: int,
-    ts_recv: int,
-    side: str,
-    price: float,
-    avg_price: float,
-    qty: float,
-    filled_qty: float,
-    status: str,
-) -> Liquidation:
-    return Liquidation(
-        symbol=symbol,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        side=Side(side),
-        price=price,
-        avg_price=avg_price,
-        qty=qty,
-        filled_qty=filled_qty,
-        status=status,
-    )
-
-
-_BUILDERS: dict[str, Callable[..., MarketEvent]] = {
-    "trade": _trade,
-    "book_top": _book_top,
-    "kline": _kline,
-    "mark_price": _mark_price,
-    "liquidation": _liquidation,
-}
 
 
 def _pylist(column: pa.ChunkedArray) -> list[object]:

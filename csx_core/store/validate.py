@@ -2,7 +2,8 @@
 
 The store checks every table it is given (a bad row would otherwise only surface when a
 replay builds contract objects from it); the archive importer uses the same function to
-report and skip bad rows. Property tests hold these rules equal to the contracts'.
+report and skip bad rows. Each kind's rules are its descriptor's ``row_rules``, written next
+to the contract's own checks; property tests hold the two equal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from csx_core.contracts import DESCRIPTORS
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -29,7 +32,7 @@ class InvalidRowsError(ValueError):
 
 
 class _Rules:
-    """Collects the first broken rule of each row."""
+    """Collects the first broken rule of each row (a ``csx_core.contracts.RowRules``)."""
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table
@@ -87,57 +90,5 @@ def row_problems(kind: str, table: pa.Table) -> list[tuple[int, str]]:
     for name in ("ts_event", "ts_recv"):
         t = rules.ints(name)
         rules.require_value(t >= 0, name + " must be >= 0 ns, got {}", t)
-    _KIND_RULES[kind](rules)
+    DESCRIPTORS[kind].row_rules(rules)
     return sorted(rules.problems.items())
-
-
-def _trade(r: _Rules) -> None:
-    r.positive("price", "qty")
-
-
-def _book_top(r: _Rules) -> None:
-    r.positive("bid_price", "ask_price")
-    r.non_negative("bid_qty", "ask_qty")
-    bid, ask = r.values("bid_price"), r.values("ask_price")
-    r.require(bid <= ask, lambda i: f"bid {bid[i]} is above ask {ask[i]}")
-
-
-def _kline(r: _Rules) -> None:
-    r.positive("open", "high", "low", "close")
-    r.non_negative("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
-    trades = r.ints("trades")
-    r.require(trades >= 0, lambda i: f"trades must be >= 0, got {trades[i]}")
-    open_time, close_time = r.ints("open_time"), r.ints("close_time")
-    r.require(close_time >= open_time, lambda i: f"close_time {close_time[i]} is before open_time")
-    o, h, lo, c = (r.values(k) for k in ("open", "high", "low", "close"))
-    volume, taker = r.values("volume"), r.values("taker_buy_volume")
-    with np.errstate(invalid="ignore", over="ignore"):
-        consistent = (lo <= np.minimum(o, c)) & (h >= np.maximum(o, c))
-        taker_ok = taker <= volume * (1 + 1e-9)
-    r.require(consistent, lambda i: f"bar is inconsistent: o={o[i]} h={h[i]} l={lo[i]} c={c[i]}")
-    r.require(taker_ok, lambda i: f"taker_buy_volume {taker[i]} exceeds volume {volume[i]}")
-
-
-def _mark_price(r: _Rules) -> None:
-    r.positive("mark_price", "index_price", "estimated_settle_price")
-    rate = r.values("funding_rate")
-    with np.errstate(invalid="ignore", over="ignore"):
-        ok = (rate > -1.0) & (rate < 1.0)
-    r.require(ok, lambda i: f"funding_rate must be a fraction in (-1, 1), got {rate[i]!r}")
-
-
-def _liquidation(r: _Rules) -> None:
-    side = r.table.column("side")
-    ok = np.asarray(pc.is_in(side, pa.array(["BUY", "SELL"])).to_numpy(zero_copy_only=False))
-    r.require(ok, lambda i: f"side must be BUY or SELL, got {side[i]}")
-    r.positive("price", "qty")
-    r.non_negative("avg_price", "filled_qty")
-
-
-_KIND_RULES: dict[str, Callable[[_Rules], None]] = {
-    "trade": _trade,
-    "book_top": _book_top,
-    "kline": _kline,
-    "mark_price": _mark_price,
-    "liquidation": _liquidation,
-}

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from csx_core.contracts import BookTop, Kline, Liquidation, MarkPrice, Trade
+from csx_core.contracts import EVENT_DESCRIPTORS
 from csx_core.wire.decode import DEFAULT_MAX_FRAME_BYTES, Decoded, Ignored, decode_frame
 from csx_core.wire.depth import DepthUpdate, WireError, WireErrorKind
 from csx_core.wire.messages import Control
 
 _KINDS: dict[type, str] = {
-    Trade: "trade",
-    BookTop: "book_top",
-    Kline: "kline",
-    MarkPrice: "mark_price",
-    Liquidation: "liquidation",
+    **{d.contract: d.kind for d in EVENT_DESCRIPTORS},
     DepthUpdate: "depth",
     Control: "control",
     Ignored: "ignored",

@@ -1,15 +1,3 @@
-"""Subcommands of this package: every module here exposes ``COMMANDS``; they are collected in
-name order so each command lives in its own file."""
-
-from __future__ import annotations
-
-import importlib
-import pkgutil
-
-from csx_core.cli import Command
-
-COMMANDS: list[Command] = [
-    command
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)
-    for command in importlib.import_module(f"{__name__}.{info.name}").COMMANDS
-]
+"""The ``csx`` subcommands that run the live runtime: one module per command, each exposing
+``COMMAND`` and registered by one line under ``[project.entry-points."csx.commands"]`` in
+``pyproject.toml``."""

@@ -118,11 +118,9 @@ async def serve(source: EventSource, config: ExchangeConfig, faults: Faults) -> 
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="exchange",
-        help="Serve a fake Binance USD-M exchange (WS + REST) replaying the event store.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="exchange",
+    help="Serve a fake Binance USD-M exchange (WS + REST) replaying the event store.",
+    configure=_configure,
+    run=_run,
+)

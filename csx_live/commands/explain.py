@@ -56,11 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="explain",
-        help="Explain evidence packets (LLM behind guardrails, or the template).",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="explain",
+    help="Explain evidence packets (LLM behind guardrails, or the template).",
+    configure=_configure,
+    run=_run,
+)

@@ -96,11 +96,9 @@ def _run(args: argparse.Namespace) -> int:
     return uvloop.run(serve_until_signalled(parts))
 
 
-COMMANDS = [
-    Command(
-        name="live",
-        help="Run the live screener: exchange connectors, ranks, /metrics, /readyz, /api.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="live",
+    help="Run the live screener: exchange connectors, ranks, /metrics, /readyz, /api.",
+    configure=_configure,
+    run=_run,
+)

@@ -92,12 +92,10 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-COMMANDS = [
-    Command(
-        name="record",
-        help="Record the exchange feed (decoded events, gap ledger; raw frames with --raw) "
-        "into the event store.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="record",
+    help="Record the exchange feed (decoded events, gap ledger; raw frames with --raw) "
+    "into the event store.",
+    configure=_configure,
+    run=_run,
+)

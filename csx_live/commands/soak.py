@@ -118,11 +118,9 @@ def _run(args: argparse.Namespace) -> int:
     return _check(args) if args.action == "check" else _soak(args)
 
 
-COMMANDS = [
-    Command(
-        name="soak",
-        help="Fault-injection soak of the live runner, and the check of its summary.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="soak",
+    help="Fault-injection soak of the live runner, and the check of its summary.",
+    configure=_configure,
+    run=_run,
+)

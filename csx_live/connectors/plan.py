@@ -13,11 +13,22 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from csx_core.contracts import EVENT_DESCRIPTORS
+
 PUBLIC = "public"
 MARKET = "market"
 
-_PUBLIC_PREFIXES = ("bookTicker", "depth")
-_MARKET_PREFIXES = ("aggTrade", "markPrice", "kline_", "forceOrder", "miniTicker", "ticker")
+# each event kind's channels come from its descriptor; the rest carry no stored event
+# (depth diffs feed no feature; tickers are decoded and ignored)
+_OTHER_CHANNELS = {PUBLIC: ("depth",), MARKET: ("miniTicker", "ticker")}
+_PUBLIC_PREFIXES = (
+    *(c for d in EVENT_DESCRIPTORS if d.route == PUBLIC for c in d.channels),
+    *_OTHER_CHANNELS[PUBLIC],
+)
+_MARKET_PREFIXES = (
+    *(c for d in EVENT_DESCRIPTORS if d.route == MARKET for c in d.channels),
+    *_OTHER_CHANNELS[MARKET],
+)
 
 
 class PlanError(ValueError):

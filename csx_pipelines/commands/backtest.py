@@ -99,12 +99,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="backtest",
-        help="Backtest a model (package dir or models:/ URI) on the event store: replay, "
-        "label with the package's costs, model vs baseline vs random with CIs.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="backtest",
+    help="Backtest a model (package dir or models:/ URI) on the event store: replay, "
+    "label with the package's costs, model vs baseline vs random with CIs.",
+    configure=_configure,
+    run=_run,
+)

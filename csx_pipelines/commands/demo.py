@@ -52,12 +52,10 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = [
-    Command(
-        name="demo",
-        help="Run the main job end to end: simulate, train and promote through Dagster and "
-        "MLflow, then serve a held-out day live.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="demo",
+    help="Run the main job end to end: simulate, train and promote through Dagster and "
+    "MLflow, then serve a held-out day live.",
+    configure=_configure,
+    run=_run,
+)

@@ -104,11 +104,9 @@ def _act(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="model",
-        help="List, promote (gated) or roll back model versions in the MLflow registry.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="model",
+    help="List, promote (gated) or roll back model versions in the MLflow registry.",
+    configure=_configure,
+    run=_run,
+)

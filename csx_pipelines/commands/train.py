@@ -116,5 +116,3 @@ COMMAND = Command(
     configure=_configure,
     run=_run,
 )
-
-COMMANDS = [COMMAND]  # the package-scan registry on main until entry points land

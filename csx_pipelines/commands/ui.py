@@ -61,11 +61,9 @@ def _run(args: argparse.Namespace) -> int:
     return run_foreground(argv, grace=GRACE_S, env=env)
 
 
-COMMANDS = [
-    Command(
-        name="ui",
-        help="Start the Dagster UI (dagster dev) or the MLflow UI on the local data directory.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="ui",
+    help="Start the Dagster UI (dagster dev) or the MLflow UI on the local data directory.",
+    configure=_configure,
+    run=_run,
+)

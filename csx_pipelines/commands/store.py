@@ -79,11 +79,9 @@ def _stats(store: EventStore) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="store",
-        help="Inspect, verify (SHA-256) and query (SQL) the Parquet event store.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="store",
+    help="Inspect, verify (SHA-256) and query (SQL) the Parquet event store.",
+    configure=_configure,
+    run=_run,
+)

@@ -154,14 +154,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="import",
-        help=(
-            "Import Binance USD-M archive files (aggTrades, bookTicker, klines; zip/csv) and "
-            "raw WebSocket captures (<recv time> <frame> lines, cryptofeed logs; gzip or not)."
-        ),
-        configure=_configure,
-        run=_run,
+COMMAND = Command(
+    name="import",
+    help=(
+        "Import Binance USD-M archive files (aggTrades, bookTicker, klines; zip/csv) and "
+        "raw WebSocket captures (<recv time> <frame> lines, cryptofeed logs; gzip or not)."
     ),
-]
+    configure=_configure,
+    run=_run,
+)

@@ -71,11 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="simulate",
-        help="Write a deterministic synthetic Binance USD-M market into the event store.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="simulate",
+    help="Write a deterministic synthetic Binance USD-M market into the event store.",
+    configure=_configure,
+    run=_run,
+)

@@ -1,4 +1,4 @@
-"""Subcommands backed by the pure core."""
+"""``csx contracts``: the versioned data contracts, their schema versions and fields."""
 
 from __future__ import annotations
 
@@ -34,11 +34,9 @@ def run_contracts(*, arrow: bool) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="contracts",
-        help="List the versioned data contracts and their fields.",
-        configure=_configure_contracts,
-        run=_run_contracts,
-    ),
-]
+COMMAND = Command(
+    name="contracts",
+    help="List the versioned data contracts and their fields.",
+    configure=_configure_contracts,
+    run=_run_contracts,
+)

@@ -6,8 +6,8 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from csx_core.cli import Command, existing_dir, int_in
-from csx_core.features.buckets import MAX_AHEAD_S
+from csx_core.cli import Command, existing_dir, positive_int
+from csx_pipelines.commands.train import cadence
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +20,16 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", help="comma-separated symbols (default: all)")
     parser.add_argument(
         "--cadence",
-        type=int_in(1, MAX_AHEAD_S // 2),
+        type=cadence,
         default=1,
-        help=f"seconds between ticks, 1..{MAX_AHEAD_S // 2}",
+        help="seconds between ticks: 1..60, or a bar cadence such as 5m, 15m or 1h",
     )
     parser.add_argument(
-        "--gap-after", type=int, default=120, help="silence (s) after which data counts as a gap"
+        "--gap-after",
+        type=positive_int,
+        default=None,
+        help="silence (s) after which data counts as a gap (default: 120, two bars at a "
+        "bar cadence)",
     )
 
 
@@ -34,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     from csx_core.replay import replay_store
 
     symbols = args.symbols.split(",") if args.symbols else None
-    config = EngineConfig(cadence_s=args.cadence, gap_after_s=args.gap_after)
+    config = EngineConfig.for_cadence(args.cadence, args.gap_after)
     result = replay_store(
         args.store, args.out, start=args.start, end=args.end, symbols=symbols, config=config
     )
@@ -42,11 +46,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [
-    Command(
-        name="replay",
-        help="Replay the event store through the feature engine; print the snapshot digest.",
-        configure=_configure,
-        run=_run,
-    ),
-]
+COMMAND = Command(
+    name="replay",
+    help="Replay the event store through the feature engine; print the snapshot digest.",
+    configure=_configure,
+    run=_run,
+)
