@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from csx_core.features import (
@@ -34,8 +33,9 @@ from csx_core.features import (
     drive_tables,
     drive_tables_batched,
 )
+from csx_core.features.shadow import NS_PER_DAY
+from csx_core.features.shadow import without_shadowed_klines as without_shadowed_klines
 
-NS_PER_DAY = 86_400 * 1_000_000_000
 EPOCH = date(1970, 1, 1)
 Gap = tuple[str | None, int, int]
 
@@ -182,17 +182,6 @@ class _Counted:
         for batch in self.batches:
             self.events += sum(t.num_rows for t in batch.values())
             yield batch
-
-
-def without_shadowed_klines(batch: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
-    """Drop klines of symbols that have trades in the same batch: a bar summarises those
-    trades, and feeding both would count the volume twice."""
-    out = dict(batch)
-    klines, trades = batch.get("kline"), batch.get("trade")
-    if klines is not None and trades is not None and trades.num_rows and klines.num_rows:
-        traded = pc.unique(trades.column("symbol"))
-        out["kline"] = klines.filter(pc.invert(pc.is_in(klines.column("symbol"), traded)))
-    return out
 
 
 def store_batches(

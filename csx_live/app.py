@@ -1,15 +1,20 @@
 """The composition root of ``csx live``: the only place that constructs the live I/O objects.
 
-``build_live(settings)`` wires settings → REST client (governor + circuit breaker) →
-universe → stream plans → ShardManager → Runner (decoder, queue, FeatureEngine, scorer,
-ranker, alerter, sinks) → metrics → the aiohttp app. Network work starts in the app's
-``cleanup_ctx`` (so ``/healthz`` answers at once) and stops, flushed, when the app cleans up.
+``build_live(settings)`` constructs each part once, in dependency order, each with what it
+depends on passed in: the network side (``LiveNetwork``: REST governor and breaker, gap
+ledger, link stats; its session-bound parts come to life in ``LiveNetwork.run``) → state →
+outcomes, explanations, dashboard feed, recording → the Runner (decoder, queue,
+FeatureEngine, sinks, its tick listeners) → metrics. ``LiveComponents`` makes the aiohttp
+app from them (``create_app`` owns every route) and runs every background task in the
+app's ``cleanup_ctx`` (so ``/healthz`` answers at once); they stop, in order and flushed,
+when the app cleans up.
 
-Two tick listeners ride beside the dashboard feed: explanations (``explain_wiring``: the
+Tick listeners ride beside the dashboard feed: explanations (``explain_wiring``: the
 evidence of new top-K entrants and alerts goes to the ExplainService's queue, never awaited;
 Anthropic when ``ANTHROPIC_API_KEY`` was in the environment, the template explainer
-otherwise) and live outcome resolution with the optional shadow challenger
-(``outcomes_wiring``; ``/api/outcomes`` and the ``csx_live_*`` metrics).
+otherwise), live outcome resolution with the optional shadow challenger
+(``outcomes_wiring``; ``/api/outcomes`` and the ``csx_live_*`` metrics) and promise vs
+reality (``RealisedPublisher``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,20 +37,11 @@ from csx_core.ml.package import PackagedScorer
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
 from csx_core.ranking.tick import TickPipeline
-from csx_core.resilience.backoff import Backoff, BackoffPolicy
 from csx_core.resilience.breaker import BreakerPolicy, CircuitBreaker
 from csx_core.resilience.governor import RestGovernor
 from csx_core.store import EventStore
 from csx_live.config import LiveSettings, Profile
-from csx_live.connectors import (
-    GapLedger,
-    LinkStats,
-    ShardManager,
-    StreamTiming,
-    plan_shards,
-    streams_for,
-)
-from csx_live.dashboard.routes import add_dashboard_routes
+from csx_live.connectors import GapLedger, LinkStats, ShardManager
 from csx_live.dashboard_feed import DashboardFeed
 from csx_live.explain_wiring import LiveExplain
 from csx_live.llm import (
@@ -56,22 +51,22 @@ from csx_live.llm import (
     ServiceSettings,
     make_explainer,
 )
-from csx_live.metrics import LiveMetrics, MetricSources
+from csx_live.metrics import LiveMetrics, tick_histogram
 from csx_live.model import (
     LoadedModel,
     ModelUnavailableError,
     champion_gate_record,
     load_model,
 )
+from csx_live.network import LiveNetwork
 from csx_live.outcomes_wiring import LiveOutcomes, edge_table_of, labels_of
 from csx_live.queue import DropOldestQueue
 from csx_live.recorder import GAPS_FILE, BatchRecorder, DowntimeGap, GapJournal, last_committed_ns
-from csx_live.rest import RestClient
-from csx_live.runner import Decode, Runner, RunnerConfig, TickReport
-from csx_live.server import GuardedAppRunner, HttpLimits, create_app
+from csx_live.runner import Decode, Runner, RunnerConfig, TickListener, TickReport
+from csx_live.server import GuardedAppRunner, HttpLimits, LiveViews, create_app
 from csx_live.sinks import JsonlSink, WebhookSink
-from csx_live.state import LiveState
-from csx_live.universe import Universe, UniverseWatcher
+from csx_live.state import LiveState, TickCounters
+from csx_live.universe import UniverseWatcher
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +149,8 @@ def make_explain_service(settings: LiveSettings, registry: CollectorRegistry) ->
 
 @dataclass
 class LiveComponents:
-    """Everything ``build_live`` made, for tests and the soak harness to inspect."""
+    """Everything ``build_live`` made, for tests and the soak harness to inspect; its
+    ``app`` serves them and runs their tasks for its lifetime (``_lifetime``)."""
 
     settings: LiveSettings
     state: LiveState
@@ -162,19 +158,116 @@ class LiveComponents:
     metrics: LiveMetrics
     queue: DropOldestQueue[MarketEvent]
     runner: Runner
-    governor: RestGovernor
-    breaker: CircuitBreaker
-    ledger: GapLedger
-    link: LinkStats
-    app: web.Application
-    shards: ShardManager | None = None
-    universe: UniverseWatcher | None = None
-    webhooks: WebhookSink | None = None
-    sink: JsonlSink | None = None
+    network: LiveNetwork
+    feed: DashboardFeed
+    outcomes: LiveOutcomes
+    sink: JsonlSink
+    model_loader: ModelLoader
+    challenger_loader: ModelLoader
     explain: LiveExplain | None = None
-    outcomes: LiveOutcomes | None = None
-    recorder: BatchRecorder | None = None
+    recording: RunnerRecording | None = None
+    wall_ns: Callable[[], int] = time.time_ns
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    app: web.Application = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        outcomes = self.outcomes
+        self.app = create_app(
+            state=self.state,
+            registry=self.registry,
+            data_fresh_s=s.data_fresh_s,
+            background=[self._lifetime],
+            wall_ns=self.wall_ns,
+            views=LiveViews(
+                symbol=self.runner.symbol_view,
+                parity=self.runner.parity,
+                gaps=lambda: [g.to_dict() for g in self.network.ledger.entries()],
+                outcomes=lambda: {
+                    "roles": outcomes.summary(),
+                    "challenger": outcomes.challenger.model_id if outcomes.challenger else None,
+                },
+                dashboard=self.feed.view,
+                dashboard_push_s=float(s.cadence_s),
+            ),
+            http_limits=HttpLimits(
+                header_timeout_s=s.http_header_timeout_s,
+                keepalive_timeout_s=s.http_keepalive_timeout_s,
+                max_connections=s.http_max_connections,
+                max_sse_clients=s.http_max_sse_clients,
+            ),
+        )
+
+    # the network side's parts (the session-bound ones exist once the app has started)
+    @property
+    def link(self) -> LinkStats:
+        return self.network.link
+
+    @property
+    def ledger(self) -> GapLedger:
+        return self.network.ledger
+
+    @property
+    def governor(self) -> RestGovernor:
+        return self.network.governor
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self.network.breaker
+
+    @property
+    def shards(self) -> ShardManager | None:
+        return self.network.shards
+
+    @property
+    def universe(self) -> UniverseWatcher | None:
+        return self.network.universe
+
+    @property
+    def webhooks(self) -> WebhookSink | None:
+        return self.network.webhooks
+
+    @property
+    def recorder(self) -> BatchRecorder | None:
+        return self.recording.recorder if self.recording is not None else None
+
+    async def _lifetime(self, _: web.Application) -> AsyncIterator[None]:
+        """The app's cleanup context: every background task starts here, and stops, in
+        order, when the app cleans up."""
+        s = self.settings
+        async with aiohttp.ClientSession() as session:
+            if self.explain is not None:
+                await self.explain.service.start()
+            ticking = [
+                asyncio.create_task(self.runner.run(), name="runner"),
+                asyncio.create_task(_load_model(self, self.model_loader), name="model"),
+                asyncio.create_task(self.outcomes.run(s.outcome_refresh_s), name="outcomes"),
+            ]
+            if s.challenger_source:
+                loading = _load_challenger(self, self.challenger_loader)
+                ticking.append(asyncio.create_task(loading, name="challenger"))
+            network = asyncio.create_task(
+                self.network.run(
+                    session, on_frame=self.runner.on_frame, on_universe=self._on_universe
+                ),
+                name="network",
+            )
+            self.tasks.extend([*ticking, network])
+            try:
+                yield
+            finally:
+                await _cancel(ticking)  # no more ticks, then the sockets, then the sinks
+                log.info("feature digest", extra=self.runner.parity())
+                await _cancel([network])  # stops the streams, drains the webhooks
+                self.sink.flush()
+                self.sink.close()
+                if self.recording is not None:
+                    await asyncio.to_thread(self.recording.close)
+                if self.explain is not None:
+                    await self.explain.service.aclose()
+
+    def _on_universe(self, symbols: tuple[str, ...]) -> None:
+        self.state.universe = symbols
 
 
 def build_live(
@@ -189,246 +282,166 @@ def build_live(
     record_to: Path | None = None,
     merge_idle_s: float | None = RunnerConfig.merge_idle_s,
 ) -> LiveComponents:
-    """Wire the runner and its server; nothing touches the network until the app starts.
-
-    ``explain_service`` replaces the one made from the settings (tests inject a slow or
-    failing explainer); it must be registered on a registry of its own or this one.
-    ``record_to``: also record every event the engine consumes, and the gap ledger, into
-    that event store (``csx live --record``). ``merge_idle_s``: ``RunnerConfig``'s (a
-    max-speed replay needs a long one)."""
-    state = LiveState(
-        prod_requires_verified=settings.profile is Profile.PROD,
-        min_warm_share=settings.min_warm_share,
-    )
+    """Every part once, in dependency order; nothing touches the network until the app
+    starts. ``explain_service`` replaces the settings' one (tests inject slow or failing
+    explainers); ``record_to`` also records what the engine consumes and the gap ledger
+    there (``csx live --record``); ``merge_idle_s`` is ``RunnerConfig``'s."""
+    s = settings
     registry = CollectorRegistry()
-    queue: DropOldestQueue[MarketEvent] = DropOldestQueue(settings.queue_bound)
-    governor = RestGovernor(
-        weight_budget_1m=settings.rest_weight_budget_1m,
-        max_concurrency=settings.rest_max_concurrency,
-        max_queue=settings.rest_max_queue,
+    queue: DropOldestQueue[MarketEvent] = DropOldestQueue(s.queue_bound)
+    counters = TickCounters()
+    network = _network(s, counters, wall_ns, rand)
+    state = LiveState(
+        prod_requires_verified=s.profile is Profile.PROD,
+        min_warm_share=s.min_warm_share,
+        connected=network.connected,
+        counters=counters,
     )
-    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=5, open_s=30.0))
-    ledger, link = GapLedger(), LinkStats()
-    sink = JsonlSink(Path(settings.sink_dir), prefix="ranks")
-    engine = FeatureEngine(EngineConfig.for_cadence(settings.cadence_s))
+    outcomes = LiveOutcomes(window_s=s.outcome_window_s, top_k=s.top_k)
+    tick_duration = tick_histogram(registry)
+    explain = _explain(s, registry, state, explain_service)
+    feed = _dashboard_feed(s, state, network, queue, explain, outcomes, wall_ns)
+    recording = None if record_to is None else RunnerRecording(record_to, network.ledger, state)
+    sink = JsonlSink(Path(s.sink_dir), prefix="ranks")
+    listeners: list[TickListener] = [] if explain is None else [explain.on_tick]
+    listeners += [outcomes.on_tick, RealisedPublisher(state, outcomes), feed.on_tick]
     runner = Runner(
         state=state,
         queue=queue,
         decode=decode or default_decoder(),
-        engine=engine,
+        engine=FeatureEngine(EngineConfig.for_cadence(s.cadence_s)),
         sink=sink,
-        config=RunnerConfig(
-            cadence_s=settings.cadence_s,
-            tick_fallback_s=settings.tick_fallback_s,
-            top_k=settings.top_k,
-            consumer_pause_s=0.05 if "slow_consumer" in settings.faults else 0.0,
-            max_tick_lag_s=settings.max_tick_lag_s or None,
-            merge_idle_s=merge_idle_s,
-        ),
+        webhooks=network,
+        observe_tick_s=tick_duration.observe,
+        tick_listeners=listeners,
+        recorder=recording.record if recording is not None else None,
+        gaps=network.ledger,
+        config=_runner_config(s, merge_idle_s),
         wall_ns=wall_ns,
     )
-    sources = MetricSources(
-        state=state,
-        fresh_s=settings.data_fresh_s,
-        link=link,
-        ledger=ledger,
-        queue=queue,
-        governor=governor,
-        breaker=breaker,
-        wall_ns=wall_ns,
-    )
-    outcomes = LiveOutcomes(
-        last_tick=lambda: runner.last_tick,
-        window_s=settings.outcome_window_s,
-        top_k=settings.top_k,
-    )
-    sources.outcomes = outcomes
-    metrics = LiveMetrics(registry, sources)
-    explain = None
-    if settings.explain:
-        service = explain_service or make_explain_service(settings, registry)
-        explain = LiveExplain(service, state=state, last_tick=lambda: runner.last_tick)
-    runner.observe_tick_s = metrics.tick_duration.observe
-    parts = LiveComponents(
-        settings=settings,
+    sources = network.metric_sources(state, queue, outcomes, parity=runner.parity)
+    metrics = LiveMetrics(registry, sources, tick_duration)
+    return LiveComponents(
+        settings=s,
         state=state,
         registry=registry,
         metrics=metrics,
         queue=queue,
         runner=runner,
-        governor=governor,
-        breaker=breaker,
-        ledger=ledger,
-        link=link,
-        app=web.Application(),
-        sink=sink,
-        explain=explain,
+        network=network,
+        feed=feed,
         outcomes=outcomes,
-    )
-    if record_to is not None:
-        parts.recorder = _record_into(parts, record_to)
-
-    async def live_context(_: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as session:
-            if explain is not None:
-                await explain.service.start()
-            _wire_network(parts, session, sources, model_loader, wall_ns, rand)
-            if settings.challenger_source:
-                parts.tasks.append(
-                    asyncio.create_task(
-                        _load_challenger(parts, challenger_loader), name="challenger"
-                    )
-                )
-            parts.tasks.append(
-                asyncio.create_task(outcomes.run(settings.outcome_refresh_s), name="outcomes")
-            )
-            task = asyncio.create_task(_start(parts), name="live-start")
-            parts.tasks.append(task)
-            try:
-                yield
-            finally:
-                await _stop(parts)
-                if explain is not None:
-                    await explain.service.aclose()
-
-    parts.app = create_app(
-        state=state,
-        registry=registry,
-        data_fresh_s=settings.data_fresh_s,
-        background=[live_context],
+        sink=sink,
+        model_loader=model_loader,
+        challenger_loader=challenger_loader,
+        explain=explain,
+        recording=recording,
         wall_ns=wall_ns,
-        gaps=lambda: [g.to_dict() for g in ledger.entries()],
-        http_limits=HttpLimits(
-            header_timeout_s=settings.http_header_timeout_s,
-            keepalive_timeout_s=settings.http_keepalive_timeout_s,
-            max_connections=settings.http_max_connections,
-            max_sse_clients=settings.http_max_sse_clients,
-        ),
     )
-    feed = DashboardFeed(
-        state=state,
-        link=link,
-        queue=queue,
-        connections=lambda: parts.shards.connected_count if parts.shards else 0,
-        fresh_s=settings.data_fresh_s,
-        wall_ns=wall_ns,
-        explanations=explain.explanations if explain is not None else None,
-        outcomes=outcomes.summary,
-    )
-    if explain is not None:
-        runner.tick_listeners.append(explain.on_tick)
-    runner.tick_listeners.append(outcomes.on_tick)
-
-    published: list[object] = [None]  # the AlertBook revision state.realised shows
-
-    def publish_realised(_: TickReport) -> None:
-        """Rebuild the summary only when an alert fired, resolved or expired, not per tick."""
-        book = outcomes.alerts
-        revision = None if book is None else (id(book), book.revision)
-        if revision != published[0]:
-            published[0] = revision
-            state.realised = None if book is None else book.summary()
-
-    runner.tick_listeners.append(publish_realised)
-    runner.tick_listeners.append(feed.on_tick)
-
-    async def api_outcomes(_: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "roles": outcomes.summary(),
-                "challenger": outcomes.challenger.model_id if outcomes.challenger else None,
-            }
-        )
-
-    parts.app.router.add_get("/api/outcomes", api_outcomes)
-    ledger.on_close.append(runner.on_gap)
-    ledger.on_close.append(metrics.observe_gap)
-    add_dashboard_routes(parts.app, feed.view, push_interval_s=float(settings.cadence_s))
-    return parts
 
 
-def _record_into(parts: LiveComponents, root: Path) -> BatchRecorder:
-    """What ``csx record`` writes, from the runner: the events its engine consumes and the
-    gap ledger (plus this recorder's own downtime on a store that holds events already)."""
-    store = EventStore(root)
-    recorder = BatchRecorder(store)
-    journal = GapJournal(root / GAPS_FILE, position=lambda: parts.state.last_event_ns)
-    downtime = DowntimeGap(journal, last_committed_ns(store))
-
-    def record(events: Sequence[MarketEvent]) -> None:
-        downtime.on_events(events)
-        recorder.add(events)
-
-    parts.runner.recorder = record
-    parts.ledger.on_close.append(journal.append)
-    return recorder
-
-
-def _wire_network(
-    parts: LiveComponents,
-    session: aiohttp.ClientSession,
-    sources: MetricSources,
-    model_loader: ModelLoader,
+def _network(
+    s: LiveSettings,
+    counters: TickCounters,
     wall_ns: Callable[[], int],
     rand: Callable[[], float] | None,
-) -> None:
-    s = parts.settings
-    rest = RestClient(
-        session,
-        s.rest_url,
-        governor=parts.governor,
-        breaker=parts.breaker,
-        timeout_s=s.rest_timeout_s,
-        now_ns=wall_ns,
+) -> LiveNetwork:
+    governor = RestGovernor(
+        weight_budget_1m=s.rest_weight_budget_1m,
+        max_concurrency=s.rest_max_concurrency,
+        max_queue=s.rest_max_queue,
     )
-    policy = BackoffPolicy(
-        base_s=s.backoff_base_s, cap_s=s.backoff_cap_s, healthy_after_s=s.backoff_reset_after_s
-    )
-    shards = ShardManager(
-        ws_base=s.ws_url,
-        session=session,
-        on_frame=parts.runner.on_frame,
-        backoff_policy=policy,
-        timing=StreamTiming(
-            stale_s=s.stale_stream_s,
-            rollover_after_s=s.rollover_after_s,
-            heartbeat_s=s.heartbeat_s or None,
-        ),
-        ledger=parts.ledger,
-        stats=parts.link,
-        rand=rand,
+    breaker = CircuitBreaker(BreakerPolicy(failure_threshold=5, open_s=30.0))
+    return LiveNetwork(
+        s,
+        governor=governor,
+        breaker=breaker,
+        ledger=GapLedger(),
+        link=LinkStats(),
+        counters=counters,
         wall_ns=wall_ns,
+        rand=rand,
     )
-    parts.shards = shards
-    sources.shards = shards
-    parts.state.connected = shards.all_connected
 
-    async def on_universe(universe: Universe) -> None:
-        parts.state.universe = universe.symbols
-        plans = plan_shards(
-            streams_for(universe.symbols, s.channels),
-            max_per_connection=s.max_streams_per_connection,
-        )
-        await shards.apply(plans)
 
-    parts.universe = UniverseWatcher(
-        rest,
-        quote_asset=s.quote_asset,
-        override=s.symbols,
-        refresh_s=s.universe_refresh_s,
-        on_change=on_universe,
-        shard=(s.shard_index, s.shard_count),
+def _explain(
+    s: LiveSettings,
+    registry: CollectorRegistry,
+    state: LiveState,
+    service: ExplainService | None,
+) -> LiveExplain | None:
+    if not s.explain:
+        return None
+    return LiveExplain(service or make_explain_service(s, registry), state=state)
+
+
+def _dashboard_feed(
+    s: LiveSettings,
+    state: LiveState,
+    network: LiveNetwork,
+    queue: DropOldestQueue[MarketEvent],
+    explain: LiveExplain | None,
+    outcomes: LiveOutcomes,
+    wall_ns: Callable[[], int],
+) -> DashboardFeed:
+    return DashboardFeed(
+        state=state,
+        link=network.link,
+        queue=queue,
+        connections=lambda: network.connected_count,
+        fresh_s=s.data_fresh_s,
+        wall_ns=wall_ns,
+        explanations=None if explain is None else explain.explanations,
+        outcomes=outcomes.summary,
     )
-    urls = [u.reveal() for u in s.webhook_urls]
-    parts.webhooks = WebhookSink(
-        session,
-        urls,
-        parts.state.counters,
-        timeout_s=s.webhook_timeout_s,
-        max_pending=s.webhook_max_pending,
+
+
+def _runner_config(s: LiveSettings, merge_idle_s: float | None) -> RunnerConfig:
+    return RunnerConfig(
+        cadence_s=s.cadence_s,
+        tick_fallback_s=s.tick_fallback_s,
+        top_k=s.top_k,
+        consumer_pause_s=0.05 if "slow_consumer" in s.faults else 0.0,
+        max_tick_lag_s=s.max_tick_lag_s or None,
+        merge_idle_s=merge_idle_s,
     )
-    parts.runner.webhooks = parts.webhooks
-    parts.tasks.append(asyncio.create_task(_load_model(parts, model_loader), name="model"))
+
+
+class RealisedPublisher:
+    """Keeps ``state.realised`` (promise vs reality) current, rebuilding the summary only
+    when an alert fired, resolved or expired, not every tick."""
+
+    def __init__(self, state: LiveState, outcomes: LiveOutcomes) -> None:
+        self._state = state
+        self._outcomes = outcomes
+        self._published: object = None  # the AlertBook revision state.realised shows
+
+    def __call__(self, _: TickReport) -> None:
+        book = self._outcomes.alerts
+        revision = None if book is None else (id(book), book.revision)
+        if revision != self._published:
+            self._published = revision
+            self._state.realised = None if book is None else book.summary()
+
+
+class RunnerRecording:
+    """What ``csx record`` writes, from the runner: the events its engine consumes and the
+    gap ledger (plus this recorder's own downtime on a store that holds events already)."""
+
+    def __init__(self, root: Path, ledger: GapLedger, state: LiveState) -> None:
+        store = EventStore(root)
+        self.recorder = BatchRecorder(store)
+        self._journal = GapJournal(root / GAPS_FILE, position=lambda: state.last_event_ns)
+        self._downtime = DowntimeGap(self._journal, last_committed_ns(store))
+        ledger.on_close.append(self._journal.append)
+
+    def record(self, events: Sequence[MarketEvent]) -> None:
+        self._downtime.on_events(events)
+        self.recorder.add(events)
+
+    def close(self) -> None:
+        self.recorder.close()
+        log.info("recording closed", extra=self.recorder.stats.to_dict())
 
 
 async def _load_model(parts: LiveComponents, loader: ModelLoader) -> None:
@@ -503,50 +516,6 @@ async def _load_challenger(parts: LiveComponents, loader: ModelLoader) -> None:
         return
     parts.outcomes.use_challenger(loaded.scorer, loaded.cost, labels)
     log.info("challenger loaded (shadow)", extra=loaded.info.to_dict())
-
-
-async def _start(parts: LiveComponents) -> None:
-    """Fetch the universe (retrying with backoff), then run the tick loop and refreshes."""
-    assert parts.universe is not None
-    assert parts.webhooks is not None
-    s = parts.settings
-    loop = asyncio.get_running_loop()
-    backoff = Backoff(
-        BackoffPolicy(base_s=s.backoff_base_s, cap_s=s.backoff_cap_s),
-        random.SystemRandom().random,
-    )
-    parts.tasks.append(asyncio.create_task(parts.runner.run(), name="runner"))
-    parts.tasks.append(asyncio.create_task(parts.webhooks.run(), name="webhooks"))
-    while True:
-        try:
-            await parts.universe.refresh()
-            break
-        except Exception as exc:
-            delay = backoff.failure(loop.time()) or s.backoff_cap_s
-            log.warning("universe fetch failed, retrying", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-    parts.tasks.append(asyncio.create_task(parts.universe.run(), name="universe"))
-
-
-async def _stop(parts: LiveComponents) -> None:
-    """Stop ingest and ticks, close sockets, give queued webhooks a short drain, flush."""
-    webhook_tasks = [t for t in parts.tasks if t.get_name() == "webhooks"]
-    others = [t for t in parts.tasks if t not in webhook_tasks]
-    await _cancel(others)
-    log.info("feature digest", extra=parts.runner.parity())
-    if parts.shards is not None:
-        await parts.shards.stop()
-    if parts.webhooks is not None and parts.webhooks.pending and webhook_tasks:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(2.0, parts.settings.graceful_timeout_s / 2)):
-                await parts.webhooks.drain()
-    await _cancel(webhook_tasks)
-    if parts.sink is not None:
-        parts.sink.flush()
-        parts.sink.close()
-    if parts.recorder is not None:
-        await asyncio.to_thread(parts.recorder.close)
-        log.info("recording closed", extra=parts.recorder.stats.to_dict())
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from csx_core.contracts.explain import LLMExplainOutput
+from csx_core.features import FEATURE_INDEX, PRICE_COLUMNS
+from csx_core.ml.scorer import known
 from csx_live.connectors.stream import LinkStats
 from csx_live.dashboard.candles import Bucket
 from csx_live.dashboard.model import (
@@ -38,6 +40,9 @@ from csx_live.dashboard.model import (
 from csx_live.dashboard.tracker import AlertKey, DashboardTracker
 from csx_live.runner import TickReport
 from csx_live.state import NS_PER_S, LiveState
+
+_PX_LAST, _PX_HIGH, _PX_LOW = (PRICE_COLUMNS.index(f"px_{n}") for n in ("last", "high", "low"))
+_SPREAD, _QVOL_10S = FEATURE_INDEX["spread_bps"], FEATURE_INDEX["qvol_10s"]
 
 
 class _Counted(Protocol):
@@ -144,22 +149,24 @@ class DashboardFeed:
 
     def _buckets(self, report: TickReport) -> dict[str, Bucket]:
         p_of = {p.symbol: p.p_inplay for p in (*report.alerts, *report.ranked)}
+        frame = report.frame
+        row_of = {s: i for i, s in enumerate(frame.symbols)} if frame is not None else {}
         out: dict[str, Bucket] = {}
         for symbol, mid in report.prices.items():
-            entry = self._state.symbol_view(symbol)
-            if entry is None:
+            i = row_of.get(symbol)
+            if frame is None or i is None:
                 out[symbol] = Bucket(last=mid, p=p_of.get(symbol))
                 continue
-            prices, features = entry.get("prices", {}), entry.get("features", {})
-            last = _optional_float(prices.get("px_last"))
+            prices, values = frame.prices[i], frame.values[i]
+            last = known(prices[_PX_LAST])
             out[symbol] = Bucket(
                 last=last if last is not None else mid,
-                high=_nan_if_none(prices.get("px_high")),
-                low=_nan_if_none(prices.get("px_low")),
-                gap=bool(entry.get("gap", False)),
+                high=float(prices[_PX_HIGH]),
+                low=float(prices[_PX_LOW]),
+                gap=bool(frame.gap[i]),
                 p=p_of.get(symbol),
-                spread_bps=_optional_float(features.get("spread_bps")),
-                qvol_10s=_optional_float(features.get("qvol_10s")),
+                spread_bps=known(values[_SPREAD]),
+                qvol_10s=known(values[_QVOL_10S]),
             )
         return out
 
@@ -204,11 +211,6 @@ def _optional_float(value: object) -> float | None:
         return None
     f = float(value)
     return f if math.isfinite(f) else None
-
-
-def _nan_if_none(value: object) -> float:
-    f = _optional_float(value)
-    return math.nan if f is None else f
 
 
 def _interval(value: object) -> tuple[float, float] | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +40,12 @@ from csx_core.explain import build_evidence, explanation_matches, reason_evidenc
 from csx_core.explain.mapping import feature_for_codes
 from csx_core.features import FEATURE_NAMES, FEATURE_VERSION, PRICE_COLUMNS, TickFrame
 from csx_core.ml.costs import CostModel, CostModelError
-from csx_core.ranking.tick import TickOutput
 from csx_live.llm import ExplainService
 from csx_live.runner import TickReport
 from csx_live.state import NS_PER_S, LiveState
 
 log = logging.getLogger(__name__)
 
-LastTick = Callable[[], tuple[TickFrame, TickOutput | None] | None]
 _BID, _ASK = PRICE_COLUMNS.index("px_bid"), PRICE_COLUMNS.index("px_ask")
 
 
@@ -109,13 +107,11 @@ class LiveExplain:
         service: ExplainService,
         *,
         state: LiveState,
-        last_tick: LastTick,
         max_per_tick: int = 8,
         refresh_min_s: float = 2.0,
     ) -> None:
         self.service = service
         self._state = state
-        self._last_tick = last_tick
         self._max_per_tick = max_per_tick
         self._refresh_min_ns = int(refresh_min_s * NS_PER_S)
         self._cost: CostModel | None = None
@@ -148,7 +144,7 @@ class LiveExplain:
                 continue
             wanted[symbol] = prediction
         if wanted:
-            self._request(list(wanted.values())[: self._max_per_tick])
+            self._request(list(wanted.values())[: self._max_per_tick], report.frame)
         self._annotate_ranks(report.ts)
 
     def _is_current(self, prediction: PredictionSnapshot) -> bool:
@@ -161,15 +157,13 @@ class LiveExplain:
         asked = self._asked_ns.get(prediction.symbol)
         return asked is None or prediction.ts - asked >= self._refresh_min_ns
 
-    def _request(self, predictions: list[PredictionSnapshot]) -> None:
+    def _request(self, predictions: list[PredictionSnapshot], frame: TickFrame | None) -> None:
         if self._cost is None:
             self.counts.skipped_no_cost += len(predictions)
             return
-        last = self._last_tick()
-        if last is None:
+        if frame is None:
             self.counts.skipped_no_row += len(predictions)
             return
-        frame = last[0]
         for prediction in predictions:
             evidence = self.evidence(prediction, frame, self._cost)
             if evidence is not None:

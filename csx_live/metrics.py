@@ -107,7 +107,7 @@ TICK_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 GAP_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
-class _Queue(Protocol):
+class QueueSource(Protocol):
     maxsize: int
     dropped: int
     high_water: int
@@ -128,7 +128,7 @@ class _Breaker(Protocol):
     def state(self, now_s: float) -> Any: ...
 
 
-class _Outcomes(Protocol):
+class OutcomesSource(Protocol):
     def gauges(self) -> Mapping[str, Mapping[str, float]]: ...
 
 
@@ -197,10 +197,12 @@ class MetricSources:
     link: LinkStats | None = None
     ledger: GapLedger | None = None
     shards: _Shards | None = None
-    queue: _Queue | None = None
+    queue: QueueSource | None = None
     governor: RestGovernor | None = None
     breaker: _Breaker | None = None
-    outcomes: _Outcomes | None = None
+    outcomes: OutcomesSource | None = None
+    parity: Callable[[], Mapping[str, Any] | None] = lambda: None
+    """The runner's feature digest and its parity breaks (``Runner.parity``)."""
     wall_ns: Callable[[], int] = time.time_ns
     monotonic_s: Callable[[], float] = time.monotonic
 
@@ -237,7 +239,7 @@ class LiveCollector(Collector):
         yield _c("csx_ticks", "Ticks run", c.ticks)
         yield _c("csx_ticks_skipped", "Due ticks skipped while behind the feed", c.ticks_skipped)
         yield _c("csx_tick_errors", "Ticks that raised", c.tick_errors)
-        yield _parity_breaks(st.parity())
+        yield _parity_breaks(s.parity())
         yield _g("csx_tick_drift_seconds", "Last tick wall time minus schedule", st.tick_drift_s)
         age = st.data_age_s(now)
         yield _g(
@@ -340,25 +342,39 @@ class LiveCollector(Collector):
             yield _c("csx_breaker_opened", "Times the circuit opened", s.breaker.opened_count)
 
 
+def tick_histogram(registry: CollectorRegistry) -> Histogram:
+    """``csx_tick_duration_seconds``, made before the runner that observes it."""
+    return Histogram(
+        "csx_tick_duration_seconds",
+        "Engine + scorer + ranker time per tick",
+        buckets=TICK_BUCKETS_S,
+        registry=registry,
+    )
+
+
 class LiveMetrics:
     """Registers the collector and the tick histogram on ``registry``."""
 
-    def __init__(self, registry: CollectorRegistry, sources: MetricSources) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        sources: MetricSources,
+        tick_duration: Histogram | None = None,
+    ) -> None:
+        """Registers on ``registry`` (``tick_duration``: the histogram ``tick_histogram``
+        made for the runner, else a new one); observes every gap ``sources.ledger`` closes."""
         self.registry = registry
         self.collector = LiveCollector(sources)
         registry.register(self.collector)
-        self.tick_duration = Histogram(
-            "csx_tick_duration_seconds",
-            "Engine + scorer + ranker time per tick",
-            buckets=TICK_BUCKETS_S,
-            registry=registry,
-        )
+        self.tick_duration = tick_duration or tick_histogram(registry)
         self.gap_duration = Histogram(
             "csx_gap_duration_seconds",
             "Closed outages, last frame before to first frame after",
             buckets=GAP_BUCKETS_S,
             registry=registry,
         )
+        if sources.ledger is not None:
+            sources.ledger.on_close.append(self.observe_gap)
 
     def observe_gap(self, entry: GapEntry) -> None:
         if entry.duration_ns is not None:

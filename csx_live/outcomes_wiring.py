@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from csx_core.features import TickFrame
 from csx_core.ml.baseline import BaselineScorer
 from csx_core.ml.costs import CostModel
 from csx_core.ml.edge import EdgeTable
@@ -40,12 +39,10 @@ from csx_core.outcomes import (
     label_config_of,
 )
 from csx_core.outcomes.promise import AlertBook
-from csx_core.ranking.tick import TickOutput
 from csx_live.runner import TickReport
 
 log = logging.getLogger(__name__)
 
-LastTick = Callable[[], tuple[TickFrame, TickOutput | None] | None]
 SUMMARY_FIELDS = ("brier", "ece", "topk_hit_rate", "count", "resolved_total", "pending")
 
 
@@ -70,10 +67,7 @@ def edge_table_of(scorer: Scorer) -> EdgeTable | None:
 class LiveOutcomes:
     """Feeds the resolver(s) every tick and keeps the latest per-role metrics."""
 
-    def __init__(
-        self, *, last_tick: LastTick, window_s: int, top_k: int, alert_window: int = 50
-    ) -> None:
-        self._last_tick = last_tick
+    def __init__(self, *, window_s: int, top_k: int, alert_window: int = 50) -> None:
         self._alert_window = alert_window
         self.alerts: AlertBook | None = None
         """Promise vs reality of the champion's alerts (None until a champion is served)."""
@@ -118,10 +112,9 @@ class LiveOutcomes:
 
     # -- the tick --------------------------------------------------------------------------
     def on_tick(self, report: TickReport) -> None:
-        last = self._last_tick()
-        if last is None or last[0].ts != report.ts:
+        frame, out = report.frame, report.output
+        if frame is None:
             return
-        frame, out = last
         champion: list[PredictionBatch] = []
         if out is not None and len(frame):
             ranked = {p.symbol for p in report.ranked}

@@ -41,7 +41,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from csx_core.contracts import Kline, MarketEvent, PredictionSnapshot, ReasonCode, Trade
+from csx_core.contracts import MarketEvent, PredictionSnapshot, ReasonCode
 from csx_core.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
@@ -51,13 +51,15 @@ from csx_core.features import (
     SnapshotDigest,
     TickFrame,
 )
+from csx_core.features.drive import EventDriver
+from csx_core.features.shadow import ShadowKlines
 from csx_core.ml.costs import CostModel
 from csx_core.ml.scorer import Scores, direction_enum, known, prediction
 from csx_core.ranking.tick import TickOutput, TickPipeline
-from csx_live.connectors.gaps import GapEntry, gap_symbols
+from csx_live.connectors.gaps import GapEntry, GapLedger, gap_symbols
 from csx_live.queue import DropOldestQueue
 from csx_live.route_merge import RouteMerge
-from csx_live.sinks import JsonlSink, WebhookSink, alert_text
+from csx_live.sinks import JsonlSink, alert_text
 from csx_live.state import NS_PER_S, LiveState
 
 log = logging.getLogger(__name__)
@@ -83,14 +85,24 @@ class TickReport:
     ranked: list[PredictionSnapshot]
     alerts: list[PredictionSnapshot]
     prices: dict[str, float]
+    frame: TickFrame | None = None
+    """The tick's scored frame (its warm symbols), for listeners that need every row."""
+    output: TickOutput | None = None
+    """The pipeline's output for ``frame`` (None without a model)."""
 
 
 TickListener = Callable[[TickReport], None]
 
 EventRecorder = Callable[[Sequence[MarketEvent]], None]
-"""Receives every decoded event in the order the engine consumes it (``csx_live.recorder``)."""
 
-NS_PER_DAY = 86_400 * NS_PER_S
+
+class AlertOutbox(Protocol):
+    """Where alert texts go (the webhooks); ``offer`` never blocks the tick."""
+
+    def offer(self, text: str) -> None: ...
+
+
+"""Receives every decoded event in the order the engine consumes it (``csx_live.recorder``)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +132,8 @@ class RunnerConfig:
     """While skipping, still tick once per this many event seconds (< the engine's 120 s
     look-ahead)."""
     shadow_klines: bool = True
-    """Skip closed klines of a symbol that traded earlier on the same UTC day (event time):
-    the bar summarises those trades, so feeding both would count the volume twice. Offline
-    replay (``csx_core.replay.without_shadowed_klines``) drops the same klines, except the
-    ones before a symbol's first trade of the day, which only replay can know about."""
+    """Skip klines that would count trades twice, by the one rule live and offline replay
+    share (``csx_core.features.shadow``)."""
 
 
 class Runner:
@@ -139,8 +149,11 @@ class Runner:
         pipeline: TickPipeline | None = None,
         cost: CostModel | None = None,
         sink: JsonlSink | None = None,
-        webhooks: WebhookSink | None = None,
+        webhooks: AlertOutbox | None = None,
         observe_tick_s: Callable[[float], None] | None = None,
+        tick_listeners: Sequence[TickListener] = (),
+        recorder: EventRecorder | None = None,
+        gaps: GapLedger | None = None,
         config: RunnerConfig | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -157,14 +170,18 @@ class Runner:
         self._wall_ns = wall_ns
         self._anchor: tuple[int, int] | None = None  # (event ts, wall ns) of the last batch
         self.clock = EventClock(self.config.cadence_s)
+        shadow = ShadowKlines() if self.config.shadow_klines else None
+        self.driver = EventDriver(engine, self.clock, shadow)
         self._columns: npt.NDArray[np.int64] | None = None
         if pipeline is not None:
             self.use_pipeline(pipeline, cost)
         self._entered: dict[str, int] = {}
         self._reasons: dict[str, tuple[ReasonCode, ...]] = {}
-        self.tick_listeners: list[TickListener] = []
-        self.recorder: EventRecorder | None = None
+        self.tick_listeners: list[TickListener] = list(tick_listeners)
+        self.recorder = recorder
         """Fed every event (klines included) just before the engine consumes it."""
+        if gaps is not None:  # every closed outage becomes a gap in the engine's windows
+            gaps.on_close.append(self.on_gap)
         self.digest = SnapshotDigest()
         """Running digest of every TickFrame this runner produced (``csx_core.replay``'s)."""
         self.digest_span: tuple[int, int] | None = None
@@ -179,11 +196,8 @@ class Runner:
             if self.config.merge_idle_s is not None
             else None
         )
-        self._traded: dict[str, int] = {}  # symbol -> UTC day of its last trade
         self._last: tuple[TickFrame, TickFrame, TickOutput | None] | None
         self._last = None
-        state.symbol_view = self.symbol_view
-        state.parity = self.parity
 
     def use_pipeline(self, pipeline: TickPipeline, cost: CostModel | None) -> None:
         """Start scoring with ``pipeline`` (a model became available)."""
@@ -256,21 +270,12 @@ class Runner:
             except Exception:  # recording must never stop the screener
                 self.record_errors += 1
                 log.exception("event recorder failed")
-        due = self.clock.due
-        on_event = self.engine.on_event
-        shadow = self.config.shadow_klines
-        traded = self._traded
+        due, apply = self.driver.due, self.driver.apply
         for event in events:
-            boundaries = due(event.ts_event)
+            boundaries = due(event)
             if boundaries:
                 self._fire(boundaries, event)
-            if shadow:
-                kind = type(event)
-                if kind is Trade:
-                    traded[event.symbol] = event.ts_event // NS_PER_DAY
-                elif kind is Kline and traded.get(event.symbol) == event.ts_event // NS_PER_DAY:
-                    continue
-            on_event(event)
+            apply(event)
         if events:
             last = events[-1].ts_event
             self.state.last_event_ns = last
@@ -352,7 +357,7 @@ class Runner:
         if output is not None:
             self._publish(scored, output)
         elif self.tick_listeners:
-            self._notify(TickReport(ts=ts, ranked=[], alerts=[], prices={}))
+            self._notify(TickReport(ts=ts, ranked=[], alerts=[], prices={}, frame=scored))
         if self.observe_tick_s is not None:
             self.observe_tick_s(duration)
 
@@ -433,6 +438,8 @@ class Runner:
             )
 
         report = TickReport(
+            frame=frame,
+            output=out,
             ts=frame.ts,
             ranked=[snapshot(s, self._reasons.get(s, ())) for s in ranked],
             alerts=[snapshot(a.symbol, a.reason_codes) for a in out.alerts],

@@ -4,7 +4,9 @@ Routes: ``/metrics`` (Prometheus text from the injected registry), ``/healthz`` 
 alive, JSON), ``/readyz`` (200 only when connected, a model is loaded and data is fresh;
 503 with the reasons), ``/api/ranks`` and ``/api/symbol/{symbol}`` (JSON from
 :class:`LiveState`), ``/api/gaps`` (the gap ledger), ``/api/parity`` (the running feature
-digest, to compare with ``csx replay`` of the session's recording: ``Runner.parity``).
+digest, to compare with ``csx replay`` of the session's recording: ``Runner.parity``),
+``/api/outcomes`` (live outcome resolution) and the dashboard's routes: every route the
+runner serves is added here, from the :class:`LiveViews` the composition root passes in.
 Background work (the runner) is attached through ``cleanup_ctx`` so it starts with the app
 and is cancelled and awaited when the app shuts down.
 
@@ -24,7 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -35,12 +37,30 @@ from prometheus_client.registry import Collector
 
 from csx_live.state import LiveState
 
+if TYPE_CHECKING:
+    from csx_live.dashboard.routes import ViewSource
+
+
+@dataclass(frozen=True)
+class LiveViews:
+    """What the app serves beyond :class:`LiveState`, each read per request: a symbol's
+    last features and score, the feature digest, the gap ledger, the outcome summary and
+    the dashboard's view (None: that route is not served)."""
+
+    symbol: Callable[[str], dict[str, Any] | None] = lambda symbol: None
+    parity: Callable[[], dict[str, Any] | None] = lambda: None
+    gaps: Callable[[], list[dict[str, Any]]] = list
+    outcomes: Callable[[], dict[str, Any]] | None = None
+    dashboard: ViewSource | None = None
+    dashboard_push_s: float = 1.0
+
+
 STATE: web.AppKey[LiveState] = web.AppKey("live_state", LiveState)
+VIEWS: web.AppKey[LiveViews] = web.AppKey("live_views", LiveViews)
 REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 FRESH_S: web.AppKey[float] = web.AppKey("data_fresh_s", float)
 WALL_NS: web.AppKey[Callable[[], int]] = web.AppKey("wall_ns")
 STARTED_MONO: web.AppKey[float] = web.AppKey("started_monotonic", float)
-GAPS: web.AppKey[Callable[[], list[dict[str, Any]]]] = web.AppKey("gap_ledger")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,7 +253,7 @@ async def _ranks(request: web.Request) -> web.Response:
 async def _symbol(request: web.Request) -> web.Response:
     state = request.app[STATE]
     symbol = request.match_info["symbol"].upper()
-    entry = state.symbol_view(symbol)
+    entry = request.app[VIEWS].symbol(symbol)
     if entry is None:
         known = symbol in state.universe
         return web.json_response(
@@ -244,11 +264,17 @@ async def _symbol(request: web.Request) -> web.Response:
 
 
 async def _gaps(request: web.Request) -> web.Response:
-    return web.json_response({"gaps": request.app[GAPS]()})
+    return web.json_response({"gaps": request.app[VIEWS].gaps()})
+
+
+async def _outcomes(request: web.Request) -> web.Response:
+    outcomes = request.app[VIEWS].outcomes
+    assert outcomes is not None  # the route exists only with a source
+    return web.json_response(outcomes())
 
 
 async def _parity(request: web.Request) -> web.Response:
-    view = request.app[STATE].parity()
+    view = request.app[VIEWS].parity()
     if view is None:
         return web.json_response({"error": "no runner"}, status=503)
     return web.json_response(view)
@@ -261,13 +287,15 @@ def create_app(
     data_fresh_s: float,
     background: Sequence[CleanupContext] = (),
     wall_ns: Callable[[], int] = time.time_ns,
-    gaps: Callable[[], list[dict[str, Any]]] = list,
+    views: LiveViews | None = None,
     http_limits: HttpLimits | None = None,
 ) -> web.Application:
     """Build the app; ``background`` contexts run for the app's lifetime (cleanup_ctx).
-    ``gaps()`` lists the gap ledger for ``/api/gaps`` (the soak compares it with the outages
-    it injected). ``http_limits`` (defaults: :class:`HttpLimits`) is enforced when served
-    through :class:`GuardedAppRunner`; its counters go to ``registry``."""
+    ``views`` are the runner's read-outs (``/api/gaps`` lists the gap ledger the soak
+    compares with the outages it injected). ``http_limits`` (defaults: :class:`HttpLimits`)
+    is enforced when served through :class:`GuardedAppRunner`; its counters go to
+    ``registry``."""
+    views = views or LiveViews()
     app = web.Application()
     guard = HttpGuard(http_limits or HttpLimits())
     app[HTTP_GUARD] = guard
@@ -277,7 +305,7 @@ def create_app(
     app[FRESH_S] = data_fresh_s
     app[WALL_NS] = wall_ns
     app[STARTED_MONO] = time.monotonic()
-    app[GAPS] = gaps
+    app[VIEWS] = views
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -285,5 +313,11 @@ def create_app(
     app.router.add_get("/api/symbol/{symbol}", _symbol)
     app.router.add_get("/api/gaps", _gaps)
     app.router.add_get("/api/parity", _parity)
+    if views.outcomes is not None:
+        app.router.add_get("/api/outcomes", _outcomes)
+    if views.dashboard is not None:
+        from csx_live.dashboard.routes import add_dashboard_routes  # it needs HTTP_GUARD
+
+        add_dashboard_routes(app, views.dashboard, push_interval_s=views.dashboard_push_s)
     app.cleanup_ctx.extend(background)
     return app

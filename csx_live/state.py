@@ -94,9 +94,6 @@ class LiveState:
     realised: dict[str, Any] | None = None
     """The last resolved alerts' realised hit rate and net bps against the promise."""
     ranks: list[dict[str, Any]] = field(default_factory=list)
-    symbol_view: Callable[[str], dict[str, Any] | None] = lambda symbol: None
-    parity: Callable[[], dict[str, Any] | None] = lambda: None
-    """The runner's feature digest and its parity breaks (``Runner.parity``); None unwired."""
     alerts: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     ingest: IngestCounters = field(default_factory=IngestCounters)
     counters: TickCounters = field(default_factory=TickCounters)

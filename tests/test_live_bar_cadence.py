@@ -88,6 +88,6 @@ def test_the_runner_ticks_and_ranks_hourly_bars_at_the_package_cadence(
     assert state.warm_symbols == 3
     assert [r["rank"] for r in state.ranks] == [1, 2]
     assert all(0.0 <= r["p_inplay"] <= 1.0 for r in state.ranks)
-    view = state.symbol_view("AAAUSDT")
+    view = runner.symbol_view("AAAUSDT")
     assert view is not None
     assert set(view["features"]) == set(FEATURE_NAMES)

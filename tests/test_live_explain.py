@@ -139,7 +139,7 @@ def explained_runner(
 ) -> tuple[Runner, LiveExplain, list[TickReport]]:
     runner, state = scoring_runner(champion)
     service = ExplainService(explainer, registry=CollectorRegistry())
-    explain = LiveExplain(service, state=state, last_tick=lambda: runner.last_tick)
+    explain = LiveExplain(service, state=state)
     explain.use_model(champion.cost, champion.feature_names)
     reports: list[TickReport] = []
     runner.tick_listeners.extend([explain.on_tick, reports.append])
@@ -490,7 +490,7 @@ async def test_no_served_explanation_states_other_numbers_than_its_row_at_that_t
         champion.cost,
     )
     service = ExplainService(Recording(), registry=CollectorRegistry())
-    explain = LiveExplain(service, state=state, last_tick=lambda: runner.last_tick)
+    explain = LiveExplain(service, state=state)
     explain.use_model(champion.cost, champion.feature_names)
     tracker = DashboardTracker()
     health = HealthStrip(

@@ -79,7 +79,7 @@ def scoring_runner(champion: PackagedScorer) -> tuple[Runner, LiveState]:
 
 
 def wire(runner: Runner, champion: PackagedScorer) -> tuple[LiveOutcomes, list[TickReport]]:
-    outcomes = LiveOutcomes(last_tick=lambda: runner.last_tick, window_s=600, top_k=2)
+    outcomes = LiveOutcomes(window_s=600, top_k=2)
     labels = labels_of(champion)
     assert labels is not None
     outcomes.use_champion(champion.model_id, champion.cost, labels)

@@ -180,10 +180,10 @@ def test_event_time_ticks_rank_alert_and_sink(tmp_path: Path, make_runner: MakeR
     assert [r["rank"] for r in state.ranks] == [1, 2]
     assert {r["symbol"] for r in state.ranks} <= set(SYMBOLS)
     assert all(0.0 <= r["p_inplay"] <= 1.0 for r in state.ranks)
-    view = state.symbol_view("BTCUSDT")
+    view = runner.symbol_view("BTCUSDT")
     assert view is not None
     assert set(view["features"]) == set(FEATURE_NAMES)
-    assert state.symbol_view("NOPE") is None
+    assert runner.symbol_view("NOPE") is None
     lines = [
         json.loads(x) for f in tmp_path.glob("ranks-*.jsonl") for x in f.read_text().splitlines()
     ]
@@ -202,7 +202,7 @@ def test_symbols_still_warming_up_are_neither_ranked_nor_alerted(make_runner: Ma
     assert (state.warm_symbols, state.scored_universe, state.scored_symbols) == (0, 3, 0)
     assert state.ranks == []
     assert state.counters.alerts == 0
-    view = state.symbol_view("BTCUSDT")
+    view = runner.symbol_view("BTCUSDT")
     assert view is not None
     assert view["warm"] is False
     assert "p_inplay" not in view
@@ -272,7 +272,7 @@ async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> No
 
 
 def test_a_closed_outage_marks_a_gap_for_its_symbols_only(make_runner: MakeRunner) -> None:
-    runner, state, _ = make_runner()
+    runner, _, _ = make_runner()
     for frame in frames(4):
         runner.on_frame(frame, T0)
     runner.process(runner.queue.get_nowait_batch(1_000_000))
@@ -281,7 +281,7 @@ def test_a_closed_outage_marks_a_gap_for_its_symbols_only(make_runner: MakeRunne
     ledger.open("public-0", ("aaausdt@bookTicker", "aaausdt@aggTrade"), T0 + NS_PER_S, "closed")
     ledger.close("public-0", T0 + 2 * NS_PER_S)
     runner.tick(T0 + 4 * NS_PER_S)
-    gapped, clean = state.symbol_view("AAAUSDT"), state.symbol_view("BBBUSDT")
+    gapped, clean = runner.symbol_view("AAAUSDT"), runner.symbol_view("BBBUSDT")
     assert gapped is not None
     assert clean is not None
     assert (gapped["gap"], clean["gap"]) == (True, False)

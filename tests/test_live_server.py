@@ -18,7 +18,7 @@ from csx_core.resilience.governor import RestGovernor
 from csx_live.connectors import GapLedger, LinkStats
 from csx_live.metrics import LiveMetrics, MetricSources
 from csx_live.queue import DropOldestQueue
-from csx_live.server import create_app
+from csx_live.server import LiveViews, create_app
 from csx_live.state import NS_PER_S, LiveState, ModelInfo
 
 DOC_TABLE = re.compile(r"^\| ``(csx_[a-z0-9_]+)(?:\{[a-z]+\})?`` \|", re.MULTILINE)
@@ -59,6 +59,10 @@ async def _serve(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
+SYMBOL_VIEWS: dict[str, dict[str, object]] = {}
+"""What ``/api/symbol`` serves in the ``served`` app (the runner's ``symbol_view``)."""
+
+
 @pytest.fixture
 async def served(
     state: LiveState, clock: Clock
@@ -80,7 +84,8 @@ async def served(
             wall_ns=clock,
         ),
     )
-    app = create_app(state=state, registry=registry, data_fresh_s=5.0, wall_ns=clock)
+    views = LiveViews(symbol=SYMBOL_VIEWS.get)
+    app = create_app(state=state, registry=registry, data_fresh_s=5.0, wall_ns=clock, views=views)
     async for base in _serve(app):
         async with aiohttp.ClientSession() as session:
             yield base, session, metrics
@@ -153,8 +158,7 @@ async def test_health_and_api(
         assert response.status == 200
         assert (await response.json())["status"] == "alive"
     state.ranks = [{"rank": 1, "symbol": "BTCUSDT", "p_inplay": 0.8}]
-    views = {"BTCUSDT": {"p_inplay": 0.8, "features": {"spread_bps": 1.0}}}
-    state.symbol_view = views.get
+    SYMBOL_VIEWS["BTCUSDT"] = {"p_inplay": 0.8, "features": {"spread_bps": 1.0}}
     state.last_tick_ns = 42
     async with session.get(f"{base}/api/ranks") as response:
         body = await response.json()

@@ -28,7 +28,7 @@ from csx_core.replay import replay_store
 from csx_core.store import KIND_ORDER, EventStore
 from csx_live.app import build_live
 from csx_live.config import load_settings
-from csx_live.server import create_app
+from csx_live.server import LiveViews, create_app
 from tests.conftest import REPO_ROOT, eventually
 from tests.servers import free_port, server_process
 from tests.test_metrics_labels import market_events
@@ -173,7 +173,7 @@ async def test_parity_view_route_metric_and_recording_agree(tmp_path: Path) -> N
     events = market_events(seconds=20, warmup_s=0)
     parts.runner.process(events)
     parts.recorder.close()
-    view = parts.state.parity()
+    view = parts.runner.parity()
     assert view is not None
     offline = replay_store(tmp_path / "recorded", None)
     assert (offline.digest, offline.ticks, offline.rows) == (
@@ -184,7 +184,10 @@ async def test_parity_view_route_metric_and_recording_agree(tmp_path: Path) -> N
     assert view["breaks"] == dict.fromkeys(view["breaks"], 0)
 
     # the route on an app of its own: parts.app would start the connectors
-    app = create_app(state=parts.state, registry=CollectorRegistry(), data_fresh_s=1.0)
+    views = LiveViews(parity=parts.runner.parity)
+    app = create_app(
+        state=parts.state, registry=CollectorRegistry(), data_fresh_s=1.0, views=views
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -202,7 +205,7 @@ async def test_parity_view_route_metric_and_recording_agree(tmp_path: Path) -> N
         update_id=10**9, bid_price=99.0, bid_qty=1.0, ask_price=101.0, ask_qty=1.0,
     )  # fmt: skip
     parts.runner.process([late])
-    after = parts.state.parity()
+    after = parts.runner.parity()
     assert after is not None
     assert after["breaks"]["late_event"] == 1
     exposition = generate_latest(parts.registry).decode()

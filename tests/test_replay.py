@@ -21,6 +21,7 @@ from csx_core.features import (
     EngineConfig,
     digest_table,
 )
+from csx_core.features.shadow import ShadowKlines
 from csx_core.replay import replay_batches, replay_store, without_shadowed_klines
 from tests.conftest import REPO_ROOT
 
@@ -126,9 +127,20 @@ def test_klines_of_traded_symbols_are_dropped_not_double_counted() -> None:
         closed=True,
     )
     bar_only = Kline(**{**_fields(bar), "symbol": "SOLUSDT"})
-    batch = tables_of([*market(DAY0, 2), bar, bar_only])
-    kept = without_shadowed_klines(batch)["kline"]
-    assert kept.column("symbol").to_pylist() == ["SOLUSDT"]
+    later = (DAY0 + 1) * S  # after BTCUSDT's first trades of the day
+    after_trades = Kline(**{**_fields(bar), "ts_event": later, "close_time": later})
+    events = [*market(DAY0, 2), bar, bar_only, after_trades]
+    kept = without_shadowed_klines(tables_of(events))["kline"]
+    # the bar closing before the day's first trade is the only record of it: fed
+    assert kept.column("symbol").to_pylist() == ["BTCUSDT", "SOLUSDT"]
+    assert kept.column("ts_event").to_pylist() == [DAY0 * S, DAY0 * S]
+    # the per-event rule the live runner applies agrees, in time order
+    shadow = ShadowKlines()
+    fed = [e for e in sorted(events, key=lambda e: e.ts_event) if shadow.keep(e)]
+    assert sorted((e.symbol, e.ts_event) for e in fed if isinstance(e, Kline)) == [
+        ("BTCUSDT", DAY0 * S),
+        ("SOLUSDT", DAY0 * S),
+    ]
 
 
 def _fields(event: Kline) -> dict[str, object]:

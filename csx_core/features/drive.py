@@ -11,6 +11,7 @@ batch's last event. No final partial tick is emitted; call ``engine.tick`` for o
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ from csx_core.contracts import MarketEvent
 from csx_core.features.batch import TickBatch
 from csx_core.features.buckets import MAX_AHEAD_S, SEC
 from csx_core.features.engine import KIND_ORDER, FeatureEngine
+from csx_core.features.shadow import ShadowKlines
 from csx_core.features.tick import TickFrame
 
 
@@ -42,15 +44,39 @@ class EventClock:
         return out
 
 
+class EventConsumer(Protocol):
+    def on_event(self, event: MarketEvent) -> None: ...
+
+
+class EventDriver:
+    """Events one at a time, for ``drive_events`` and the live runner alike: ``due(event)``
+    gives the boundaries the event releases (tick them first), ``apply(event)`` feeds it to
+    the engine, unless ``shadow`` says it is a kline that would count trades twice."""
+
+    def __init__(
+        self, engine: EventConsumer, clock: EventClock, shadow: ShadowKlines | None = None
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._shadow = shadow
+
+    def due(self, event: MarketEvent) -> list[int]:
+        return self.clock.due(event.ts_event)
+
+    def apply(self, event: MarketEvent) -> None:
+        if self._shadow is None or self._shadow.keep(event):
+            self.engine.on_event(event)
+
+
 def drive_events(
     engine: FeatureEngine, events: Iterable[MarketEvent], clock: EventClock | None = None
 ) -> Iterator[TickFrame]:
     """Feed events one by one through ``on_event``, ticking on event time."""
-    clock = clock or EventClock(engine.config.cadence_s)
+    driver = EventDriver(engine, clock or EventClock(engine.config.cadence_s))
     for event in events:
-        for boundary in clock.due(event.ts_event):
+        for boundary in driver.due(event):
             yield engine.tick(boundary)
-        engine.on_event(event)
+        driver.apply(event)
 
 
 def drive_tables(
