@@ -84,10 +84,6 @@ class Trade(_Event, frozen=True, kw_only=True, tag="trade"):
             require_positive(self, "price")
             require_positive(self, "qty")
 
-    @property
-    def quote_qty(self) -> float:
-        return self.price * self.qty
-
 
 def _trade_rows(r: RowRules) -> None:
     r.positive("price", "qty")
