@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-THRESHOLDS = Path(__file__).resolve().parent.parent / "monitoring" / "soak_thresholds.yml"
+from csx_core.soak import SoakSummary
 
 
-def run_nightly_soak(data_dir: Path, *, minutes: float, profile: str) -> tuple[Any, str]:
+def thresholds_file() -> Path:
+    """The soak thresholds file ``csx soak`` judges with: the runtime owns the soak and the
+    location of its thresholds, the platform reads the same file."""
+    from csx_live.commands.soak import DEFAULT_THRESHOLDS
+
+    if not DEFAULT_THRESHOLDS.is_file():
+        raise FileNotFoundError(
+            f"soak thresholds not found at {DEFAULT_THRESHOLDS} (monitoring/soak_thresholds.yml "
+            "of a source checkout; an installed wheel does not ship it yet)"
+        )
+    return DEFAULT_THRESHOLDS
+
+
+def run_nightly_soak(data_dir: Path, *, minutes: float, profile: str) -> tuple[SoakSummary, str]:
     from csx_live.soak import run_soak  # the soak runner lives with the runtime
 
     summary = run_soak(data_dir=data_dir / "soak", minutes=minutes, profile=profile)
     return summary, check(summary)[1]
 
 
-def check(summary: Any) -> tuple[bool, str]:
+def check(summary: SoakSummary) -> tuple[bool, str]:
     from csx_core.soak import check_summary, format_results, load_thresholds
 
-    results = check_summary(summary, load_thresholds(THRESHOLDS, summary.profile))
+    results = check_summary(summary, load_thresholds(thresholds_file(), summary.profile))
     return all(r.passed for r in results), format_results(results)

@@ -17,6 +17,7 @@ from typing import Any
 
 from csx_core.cli import CommandError
 from csx_pipelines.backtest_report import print_headline
+from csx_pipelines.defaults import LABEL_THRESHOLD_BPS
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """The run's own log stays quiet: this command prints each asset's result and the failing step."""
@@ -32,7 +33,7 @@ class TrainSettings:
     cadence_s: int = 1
     horizon_s: int | None = None
     horizon_bars: int | None = None
-    threshold_bps: float = 25.0
+    threshold_bps: float = LABEL_THRESHOLD_BPS
     stride_s: int = 10
     n_folds: int = 1
     calibration: str = "platt"

@@ -15,6 +15,7 @@ from csx_core.ml.splits import audit_folds
 from csx_core.ml.synthetic import synthetic_feature_table
 from csx_core.ml.train import TrainConfig, build_dataset, calibrate_fold, train_fold
 from csx_pipelines.assets import training
+from csx_pipelines.promotion import CALIBRATION_CHECK_MAX_ECE
 from csx_pipelines.stages import train_config
 
 
@@ -76,7 +77,8 @@ def test_a_miscalibrated_model_is_stopped(fitted: tuple) -> None:
     broken = [dataclasses.replace(m, calibrator=Calibrator("platt", a=0.0, b=3.0)) for m in models]
     bad = training.calibration_ece_within_bound(calibrated_model=broken, training_dataset=ds)
     assert not bad.passed
-    assert bad.metadata["ece"].value > training.MAX_ECE
+    assert bad.metadata["ece"].value > CALIBRATION_CHECK_MAX_ECE
+    assert bad.metadata["max_ece"].value == CALIBRATION_CHECK_MAX_ECE
 
 
 def test_model_beats_baseline_check_reads_the_bootstrap(fitted: tuple, tmp_path: Path) -> None:
@@ -115,3 +117,20 @@ def test_champion_comparison_uses_the_candidates_label_window(
     compared = _compare_config(tmp_path)
     assert compared.labels == config.labels
     assert compared.labels.horizon_s == 60
+
+
+def test_the_calibration_check_holds_every_run_to_the_prod_gate() -> None:
+    from csx_pipelines.promotion import GATES, MAX_ECE_DEV, MAX_ECE_PROD, Profile
+
+    assert CALIBRATION_CHECK_MAX_ECE == MAX_ECE_PROD == GATES[Profile.PROD].max_ece == 0.03
+    assert MAX_ECE_DEV == GATES[Profile.DEV].max_ece == 0.05
+
+
+def test_the_soak_check_judges_with_the_soak_commands_thresholds() -> None:
+    from csx_pipelines.assets.monitoring import soak_within_thresholds
+    from tests.test_soak_check import HEALTHY, with_
+
+    assert soak_within_thresholds(soak_summary=HEALTHY).passed
+    failed = soak_within_thresholds(soak_summary=with_(crashes=1))
+    assert not failed.passed
+    assert "FAIL" in failed.metadata["table"].value

@@ -159,3 +159,32 @@ def test_local_instance_queues_backfill_runs_under_a_limit(tmp_path: Path) -> No
             {"key": "dagster/backfill", "limit": MAX_BACKFILL_RUNS}
         ]
     assert 1 < MAX_BACKFILL_RUNS < MAX_CONCURRENT_RUNS
+
+
+def test_the_packaged_workspace_is_the_repos_workspace_yaml() -> None:
+    from csx_pipelines.commands.ui import WORKSPACE_YAML
+
+    repo_file = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    assert repo_file.read_text() == WORKSPACE_YAML
+
+
+def test_asset_values_carry_their_types() -> None:
+    from csx_pipelines.assets import training
+
+    outs = {
+        asset.key.to_user_string(): asset.op.outs["result"].dagster_type.display_name
+        for asset in (
+            training.labels,
+            training.training_dataset,
+            training.trained_model,
+            training.calibrated_model,
+            training.backtest_report,
+        )
+    }
+    assert outs == {
+        "labels": "Table",
+        "training_dataset": "Dataset",
+        "trained_model": "[TrainedFold]",
+        "calibrated_model": "[FittedFold]",
+        "backtest_report": "BacktestResult",
+    }

@@ -1,17 +1,20 @@
 """monitoring: nightly re-evaluation of the champion and the fault-injection soak."""
 
+import json
 from typing import Any
 
 import dagster as dg
 
+from csx_core.soak import SoakSummary
 from csx_pipelines.resources import LakeResource, RegistryResource
+from csx_pipelines.soak import check, run_nightly_soak
 
 GROUP = "monitoring"
 MAX_ECE_DRIFT = 0.05
 
 
 @dg.asset(group_name=GROUP)
-def champion_backtest(lake: LakeResource, mlflow: RegistryResource) -> dg.Output[Any]:
+def champion_backtest(lake: LakeResource, mlflow: RegistryResource) -> dg.Output[dict[str, Any]]:
     """The serving champion scored on the newest replayed day it was not trained on, next
     to the metrics it was promoted with: the drift record."""
     from csx_pipelines.drift import evaluate_champion
@@ -28,7 +31,7 @@ def champion_backtest(lake: LakeResource, mlflow: RegistryResource) -> dg.Output
 
 
 @dg.asset_check(asset=champion_backtest)
-def champion_calibration_holds(champion_backtest: Any) -> dg.AssetCheckResult:
+def champion_calibration_holds(champion_backtest: dict[str, Any]) -> dg.AssetCheckResult:
     """Calibration on new data stays within ``MAX_ECE_DRIFT`` of the promoted ECE."""
     drift = float(champion_backtest["ece_drift"])
     return dg.AssetCheckResult(
@@ -65,25 +68,21 @@ class SoakConfig(dg.Config):
 
 
 @dg.asset(group_name=GROUP)
-def soak_summary(config: SoakConfig, lake: LakeResource) -> dg.Output[Any]:
+def soak_summary(config: SoakConfig, lake: LakeResource) -> dg.Output[SoakSummary]:
     """A fault-injection soak of the live runner against the fake exchange."""
-    from csx_pipelines.soak import run_nightly_soak
-
     summary, results = run_nightly_soak(lake.root, minutes=config.minutes, profile=config.profile)
     return dg.Output(
         summary,
         metadata={
-            "summary": dg.MetadataValue.json(__import__("json").loads(summary.to_json())),
+            "summary": dg.MetadataValue.json(json.loads(summary.to_json())),
             "thresholds": dg.MetadataValue.md("```\n" + results + "\n```"),
         },
     )
 
 
 @dg.asset_check(asset=soak_summary, blocking=True)
-def soak_within_thresholds(soak_summary: Any) -> dg.AssetCheckResult:
+def soak_within_thresholds(soak_summary: SoakSummary) -> dg.AssetCheckResult:
     """Every soak threshold of the run's profile holds."""
-    from csx_pipelines.soak import check
-
     passed, table = check(soak_summary)
     return dg.AssetCheckResult(
         passed=passed, metadata={"table": dg.MetadataValue.md("```\n" + table + "\n```")}

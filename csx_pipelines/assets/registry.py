@@ -1,11 +1,12 @@
 """registry: the MLflow model version and the gated champion alias."""
 
-from typing import Any
-
 import dagster as dg
 
-from csx_pipelines.assets.training import TrainingConfig, _config, backtest_report
+from csx_core.ml.train import Dataset, FittedFold
+from csx_pipelines.assets.training import TrainingConfig, backtest_report
+from csx_pipelines.registry import PromotionOutcome, VersionInfo
 from csx_pipelines.resources import LakeResource, RegistryResource
+from csx_pipelines.stages import BacktestResult, promote_version, register_package
 
 GROUP = "registry"
 
@@ -19,22 +20,20 @@ def registered_model(
     config: TrainingConfig,
     lake: LakeResource,
     mlflow: RegistryResource,
-    training_dataset: Any,
-    calibrated_model: Any,
-    backtest_report: Any,
+    training_dataset: Dataset,
+    calibrated_model: list[FittedFold],
+    backtest_report: BacktestResult,
 ) -> dg.Output[str]:
     """The last fold's package as an MLflow model version, with its run's params, metrics,
     report and plots; tagged with data digest, code version, cost and feature versions. Its
     value is the version number, which ``champion`` gates."""
-    from csx_pipelines.stages import register_package
-
-    version = register_package(
+    version: VersionInfo = register_package(
         lake.root,
         mlflow.registry(),
         training_dataset,
         calibrated_model,
         backtest_report,
-        _config(config, lake),
+        config.train_config(lake.root),
     )
     return dg.Output(
         str(version.version),
@@ -64,16 +63,14 @@ def champion(
     lake: LakeResource,
     mlflow: RegistryResource,
     registered_model: str,
-    training_dataset: Any,
-    calibrated_model: Any,
+    training_dataset: Dataset,
+    calibrated_model: list[FittedFold],
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster rejects the parametrised form with check specs
     """Point ``champion`` at the version this run registered, only if its profile's gates
     pass (DEV: label-policy net bps not worse than the baseline's; PROD: positive with its CI
     above 0 and a paired-bootstrap win over the current champion). Otherwise the champion
     stays and the metadata says why."""
-    from csx_pipelines.stages import promote_version
-
-    outcome = promote_version(
+    outcome: PromotionOutcome = promote_version(
         lake.root,
         mlflow.registry(),
         config.profile,

@@ -1,16 +1,32 @@
 """training: labels from the cost model, purged folds, LightGBM, calibration, backtest."""
 
-from typing import Any
+from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 
+from csx_core.ml.train import (
+    Dataset,
+    FittedFold,
+    TrainConfig,
+    TrainedFold,
+    calibrate_fold,
+    dataset_from_labelled,
+    train_fold,
+)
 from csx_pipelines.assets.features import feature_snapshots
+from csx_pipelines.defaults import LABEL_THRESHOLD_BPS
+from csx_pipelines.promotion import CALIBRATION_CHECK_MAX_ECE
 from csx_pipelines.resources import LakeResource
+from csx_pipelines.stages import (
+    BacktestResult,
+    backtest,
+    calibration_ece,
+    label_table,
+    train_config,
+)
 
 GROUP = "training"
-# The calibration check's bound; the promotion gates (csx_pipelines.promotion) apply their
-# own per profile.
-MAX_ECE = 0.03
 
 
 class TrainingConfig(dg.Config):
@@ -19,7 +35,7 @@ class TrainingConfig(dg.Config):
     horizon_s: int = 300
     horizon_bars: int | None = None
     """The horizon in ticks of the replay's cadence (bars); replaces ``horizon_s``."""
-    threshold_bps: float = 25.0
+    threshold_bps: float = LABEL_THRESHOLD_BPS
     stride_s: int = 10
     n_folds: int = 1
     embargo_s: int = 60
@@ -27,29 +43,25 @@ class TrainingConfig(dg.Config):
     assume_spread_bps: float | None = None
     """For a store without book data: the spread assumed around each bar's close."""
 
-
-def _config(config: TrainingConfig, lake: LakeResource) -> Any:
-    from csx_pipelines.stages import train_config
-
-    return train_config(
-        lake.root,
-        horizon_s=config.horizon_s,
-        threshold_bps=config.threshold_bps,
-        n_folds=config.n_folds,
-        embargo_s=config.embargo_s,
-        calibration=config.calibration,
-        horizon_bars=config.horizon_bars,
-        assume_spread_bps=config.assume_spread_bps,
-    )
+    def train_config(self, data_dir: Path) -> TrainConfig:
+        """The training stages' config for the lake at ``data_dir`` (its replayed cadence)."""
+        return train_config(
+            data_dir,
+            horizon_s=self.horizon_s,
+            threshold_bps=self.threshold_bps,
+            n_folds=self.n_folds,
+            embargo_s=self.embargo_s,
+            calibration=self.calibration,
+            horizon_bars=self.horizon_bars,
+            assume_spread_bps=self.assume_spread_bps,
+        )
 
 
 @dg.asset(group_name=GROUP, deps=[feature_snapshots])
-def labels(config: TrainingConfig, lake: LakeResource) -> dg.Output[Any]:
+def labels(config: TrainingConfig, lake: LakeResource) -> dg.Output[pa.Table]:
     """Every tick labelled against the cost model (best move over (t, t+H] net of fees,
     spread and impact), one tick in ``stride_s`` kept for training."""
-    from csx_pipelines.stages import label_table
-
-    cfg = _config(config, lake)
+    cfg = config.train_config(lake.root)
     table = label_table(lake.root, cfg, stride_s=config.stride_s)
     in_play = table.column("in_play").to_pylist()
     return dg.Output(
@@ -68,11 +80,11 @@ def labels(config: TrainingConfig, lake: LakeResource) -> dg.Output[Any]:
 
 
 @dg.asset(group_name=GROUP)
-def training_dataset(config: TrainingConfig, lake: LakeResource, labels: Any) -> dg.Output[Any]:
+def training_dataset(
+    config: TrainingConfig, lake: LakeResource, labels: pa.Table
+) -> dg.Output[Dataset]:
     """Warm, gap-free labelled rows cut into walk-forward folds, purged and embargoed."""
-    from csx_core.ml.train import dataset_from_labelled
-
-    ds = dataset_from_labelled(labels, _config(config, lake))
+    ds = dataset_from_labelled(labels, config.train_config(lake.root))
     return dg.Output(
         ds,
         metadata={
@@ -85,7 +97,7 @@ def training_dataset(config: TrainingConfig, lake: LakeResource, labels: Any) ->
 
 
 @dg.asset_check(asset=training_dataset, blocking=True)
-def split_has_no_leakage(training_dataset: Any) -> dg.AssetCheckResult:
+def split_has_no_leakage(training_dataset: Dataset) -> dg.AssetCheckResult:
     """No label window of one segment reaches into the next (purge + embargo hold)."""
     audit = training_dataset.audit
     return dg.AssetCheckResult(
@@ -95,12 +107,10 @@ def split_has_no_leakage(training_dataset: Any) -> dg.AssetCheckResult:
 
 @dg.asset(group_name=GROUP)
 def trained_model(
-    config: TrainingConfig, lake: LakeResource, training_dataset: Any
-) -> dg.Output[Any]:
+    config: TrainingConfig, lake: LakeResource, training_dataset: Dataset
+) -> dg.Output[list[TrainedFold]]:
     """LightGBM per fold, early-stopped on a purged slice at the end of its training fold."""
-    from csx_core.ml.train import train_fold
-
-    cfg = _config(config, lake)
+    cfg = config.train_config(lake.root)
     x = training_dataset.x
     folds = [train_fold(training_dataset, fold, cfg, x) for fold in training_dataset.folds]
     return dg.Output(
@@ -114,14 +124,13 @@ def trained_model(
 
 @dg.asset(group_name=GROUP)
 def calibrated_model(
-    config: TrainingConfig, lake: LakeResource, training_dataset: Any, trained_model: Any
-) -> dg.Output[Any]:
+    config: TrainingConfig,
+    lake: LakeResource,
+    training_dataset: Dataset,
+    trained_model: list[TrainedFold],
+) -> dg.Output[list[FittedFold]]:
     """Platt (or isotonic) fitted on each fold's calibration slice only."""
-    from csx_core.ml.train import calibrate_fold
-    from csx_pipelines.stages import calibration_ece
-
-    cfg = _config(config, lake)
-
+    cfg = config.train_config(lake.root)
     x = training_dataset.x
     fitted = [calibrate_fold(training_dataset, t, cfg, x) for t in trained_model]
     ece = calibration_ece(training_dataset, fitted, x)
@@ -134,30 +143,31 @@ def calibrated_model(
     additional_ins={"training_dataset": dg.AssetIn("training_dataset")},
 )
 def calibration_ece_within_bound(
-    calibrated_model: Any, training_dataset: Any
+    calibrated_model: list[FittedFold], training_dataset: Dataset
 ) -> dg.AssetCheckResult:
     """ECE (equal-mass bins) of the calibrated probabilities on the test slices, which
     neither the model nor the calibrator saw."""
-    from csx_pipelines.stages import calibration_ece
-
     ece = calibration_ece(training_dataset, calibrated_model, training_dataset.x)
-    return dg.AssetCheckResult(passed=ece <= MAX_ECE, metadata={"ece": ece, "max_ece": MAX_ECE})
+    bound = CALIBRATION_CHECK_MAX_ECE
+    return dg.AssetCheckResult(passed=ece <= bound, metadata={"ece": ece, "max_ece": bound})
 
 
 @dg.asset(group_name=GROUP)
 def backtest_report(
-    config: TrainingConfig, lake: LakeResource, training_dataset: Any, calibrated_model: Any
-) -> dg.Output[Any]:
+    config: TrainingConfig,
+    lake: LakeResource,
+    training_dataset: Dataset,
+    calibrated_model: list[FittedFold],
+) -> dg.Output[BacktestResult]:
     """Model vs baseline on the test folds: AUCs, Brier, ECE, top-K precision and net PnL,
     paired bootstrap CIs; the plots are embedded in the metadata."""
-    from csx_pipelines.stages import backtest
-
-    result = backtest(lake.root, training_dataset, calibrated_model, _config(config, lake))
+    cfg = config.train_config(lake.root)
+    result = backtest(lake.root, training_dataset, calibrated_model, cfg)
     return dg.Output(result, metadata=result.metadata())
 
 
 @dg.asset_check(asset=backtest_report, blocking=True)
-def model_beats_baseline(backtest_report: Any) -> dg.AssetCheckResult:
+def model_beats_baseline(backtest_report: BacktestResult) -> dg.AssetCheckResult:
     """The bootstrap CI of model − baseline excludes 0 for ROC-AUC and top-K precision."""
     report = backtest_report.report
     return dg.AssetCheckResult(

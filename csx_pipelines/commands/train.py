@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from csx_core.cli import Command, int_in, positive_float, positive_int
+from csx_pipelines.defaults import LABEL_THRESHOLD_BPS
 
 
 def cadence(value: str) -> int:
@@ -66,8 +67,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold-bps",
         type=positive_float,
-        default=25.0,
-        help="net move after costs that makes a row in play (default 25)",
+        default=LABEL_THRESHOLD_BPS,
+        help=f"net move after costs that makes a row in play (default {LABEL_THRESHOLD_BPS:g})",
     )
     parser.add_argument(
         "--stride", type=positive_int, default=10, help="keep one tick in this many seconds"

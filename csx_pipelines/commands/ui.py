@@ -10,6 +10,16 @@ from csx_core.cli import Command
 from csx_pipelines.children import run_foreground
 
 GRACE_S = 15.0
+WORKSPACE_YAML = """\
+load_from:
+  - python_module:
+      module_name: csx_pipelines.definitions
+      location_name: cryptoscreener_x
+"""
+"""The Dagster workspace, written into the data dir's Dagster home for ``dagster dev`` (an
+installed wheel has no repo checkout to find one in); the repo's top-level
+``workspace.yaml``, which the image copies for the webserver and daemon, is the same text
+(a test holds them equal)."""
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +30,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from csx_pipelines.instance import platform_env
+    from csx_pipelines.instance import dagster_home, platform_env
     from csx_pipelines.registry import default_artifact_location, default_tracking_uri
 
     bin_dir = Path(sys.executable).parent
-    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     if args.which == "dagster":
+        workspace = dagster_home(args.data_dir) / "workspace.yaml"
+        workspace.write_text(WORKSPACE_YAML)
         argv = [
             str(bin_dir / "dagster"),
             "dev",
