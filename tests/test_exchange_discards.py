@@ -90,7 +90,7 @@ def _bytes(frame: str | bytes) -> bytes:
 
 
 async def test_a_stall_withholds_the_queued_backlog_too(serve: Serve) -> None:
-    """At max speed the outbox holds seconds of frames; a stall that kept flushing them
+    """At max speed the outbox holds a backlog of frames; a stall that kept flushing them
     would hide itself from the client's stale-stream watchdog."""
     # Enough events that the max-speed replay is still going when the stall begins.
     ex = await serve(make_events(30_000), speed=None, send_queue_frames=256, await_clients=1)
@@ -98,6 +98,8 @@ async def test_a_stall_withholds_the_queued_backlog_too(serve: Serve) -> None:
     async with connect(f"{ex.ws_url}/market/ws/btcusdt@aggTrade") as ws:
         reader = asyncio.create_task(until_closed(ws))
         await eventually(lambda: ex.counters.frames_sent > 0)
+        # the stall begins while frames are queued (the client reads as fast as it can)
+        await eventually(lambda: any(c.outbox.frames for c in hub.connections))
         ex.control.stall(0.6)  # type: ignore[union-attr]
         await asyncio.sleep(0.15)  # a write already under way may finish
         held = ex.counters.frames_sent

@@ -192,6 +192,11 @@ def test_the_summary_reconciles_injected_malformed_frames() -> None:
     # frames still queued in the exchange when its stats were read are in the ledger too
     queued = {"malformed_discarded": 90, "malformed_sent": 400, "malformed_queued": 10}
     assert summary_with({**counters, **queued}, metrics).value("malformed_ledger_error") == 0
+    # ... and are not lost: a run that ends with the exchange frozen leaves some queued
+    frozen = {"malformed_discarded": 80, "malformed_sent": 410, "malformed_queued": 10}
+    s = summary_with({**counters, **frozen}, metrics)
+    assert s.value("malformed_ledger_error") == 0
+    assert s.value("malformed_unaccounted") == 0
 
 
 def test_summaries_without_the_new_fields_still_load() -> None:

@@ -185,9 +185,7 @@ async def test_parity_view_route_metric_and_recording_agree(tmp_path: Path) -> N
 
     # the route on an app of its own: parts.app would start the connectors
     views = LiveViews(parity=parts.runner.parity)
-    app = create_app(
-        state=parts.state, registry=CollectorRegistry(), data_fresh_s=1.0, views=views
-    )
+    app = create_app(state=parts.state, registry=CollectorRegistry(), data_fresh_s=1.0, views=views)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -201,30 +201,30 @@ def test_a_short_soak_passes_the_baseline_thresholds(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_a_short_overload_soak_sheds_load_and_accounts_for_every_bad_frame(
-    tmp_path: Path,
-) -> None:
-    """Replay at max speed under the full fault schedule: nothing crashes, the runner sheds
-    ticks (counted) instead of ticking every second late, and every injected bad frame is
-    accounted for. The overload profile's other thresholds (tick drift p99, outages without
-    a gap entry, reconnect p99) do not all hold yet on 2 cores: the check table is printed,
-    not asserted, until they do (issue 19)."""
+def test_a_short_overload_soak_holds_every_overload_threshold(tmp_path: Path) -> None:
+    """Replay at max speed under the full fault schedule: every threshold of the overload
+    profile holds (tick drift, reconnect p99, every outage in the gap ledger, every injected
+    bad frame decoded by the runner or reported discarded or queued by the exchange), and
+    the runner sheds ticks (counted) instead of ticking every second late."""
     summary = run_soak(data_dir=tmp_path, minutes=1.5, profile="overload")
     results = check_summary(summary, load_thresholds(THRESHOLDS, "overload"))
-    print(format_results(results))
-    by_name = {r.threshold.measure: r for r in results}
-    for name in ("crashes", "unhandled_exceptions", "malformed_ledger_error", "rss_growth_ratio"):
-        assert by_name[name].passed, format_results(results)
+    assert all(r.passed for r in results), format_results(results)
     assert summary.ticks_skipped > 0
     assert summary.injected_outages >= 3
+    assert summary.gap_ledger_entries >= summary.injected_outages
     assert summary.malformed_injected > 0
-    # the exchange's ledger is exact; what it sent and the runner never decoded is a part
-    # of the frames lost with the links it cut (in kernel buffers) or the runner closed
+    # the exchange's ledger is exact, and what it handed to the kernel the runner decoded:
+    # the exchange's buffers are small, a rollover reads the old link to its close frame
+    # and the run ends with the exchange frozen while the runner drains its sockets
     assert summary.malformed_injected == (
         summary.malformed_sent + summary.malformed_discarded + summary.malformed_queued
     )
-    assert summary.frames_malformed <= summary.malformed_sent
-    assert summary.malformed_sent - summary.frames_malformed <= summary.frames_lost_in_transit
+    assert summary.frames_malformed == summary.malformed_sent
+    record = json.loads((tmp_path / "soak_record.json").read_text())
+    # /metrics answered at least once every 5 s (the sampler's timeout) all run long
+    times = [s["t_s"] for s in record["samples"]]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 5.0
+    assert all(s["ready"] is not None for s in record["samples"])
 
 
 def soak_parser() -> argparse.ArgumentParser:

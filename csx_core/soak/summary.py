@@ -38,12 +38,16 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
     frames_sent: int = 0
     """Frames the exchange wrote to its sockets (its ``frames_sent``)."""
     frames_lost_in_transit: int = 0
-    """Frames written by the exchange that the runner never received: in the kernel or
-    client buffers when a link was cut (``frames_sent - frames_in``, at least 0)."""
+    """Frames written by the exchange that the runner never received (``frames_sent -
+    frames_in``, at least 0). A run ends with the exchange frozen while the runner drains
+    its sockets, so these are the frames thrown away with the exchange's transport buffer
+    when it cut a link (``frames_sent`` counts a frame when it is written to the transport;
+    only bad frames are reclassified as discarded at a cut)."""
     malformed_undelivered: int = 0
     """Injected malformed/oversized frames that never reached the runner's decoder
-    (``malformed_injected - frames_malformed``): discarded in the exchange's outbox when a
-    connection closed, or lost in transit. Nonzero while links are cut mid-flood."""
+    (``malformed_injected - frames_malformed``): discarded unsent by the exchange (queued at
+    a close, in the transport buffer at a cut), still queued in it, or lost with a link;
+    ``malformed_unaccounted`` is the part the exchange does not report."""
     malformed_discarded: int = 0
     """Of those, the ones the exchange reports it discarded unsent (its
     ``malformed_discarded`` counter; 0 when the exchange does not count them)."""
@@ -99,10 +103,13 @@ class SoakSummary(Contract, frozen=True, kw_only=True):
             "queue_fill_max": self.queue_depth_max / max(1, self.queue_capacity),
             "rss_growth_ratio": (self.rss_end_mib - self.rss_start_mib)
             / max(1e-9, self.rss_start_mib),
-            # injected malformed frames neither counted by the decoder nor reported discarded
+            # injected malformed frames neither counted by the runner's decoder nor reported
+            # discarded or still queued by the exchange (lost with a link the runner closed)
             "malformed_unaccounted": float(
-                self.malformed_undelivered
-                - min(self.malformed_undelivered, self.malformed_discarded)
+                max(
+                    0,
+                    self.malformed_undelivered - self.malformed_discarded - self.malformed_queued,
+                )
             ),
             # the exchange's ledger: every injected bad frame either sent or discarded (only
             # meaningful when the exchange reports both counters)

@@ -21,7 +21,11 @@
   ``heartbeat_s`` set it also pings, and a missing pong closes the link (counted).
 - **Planned rollover** before the exchange's 24 h limit: a second connection is opened, both
   feed frames through an :class:`OverlapDeduper` until the new one delivers, then the old one
-  closes — no gap, no duplicate.
+  is asked to close and read to the exchange's close frame — no gap, no duplicate, and no
+  frame read and discarded unseen (bad frames on it are counted as malformed).
+- **Bounded receive buffer** (``StreamTiming.recv_buffer_bytes``): a runner behind its feed
+  holds a fraction of a second of frames in the kernel, so cuts and stalls reach the
+  watchdog and the gap ledger promptly and the exchange sees the back-pressure.
 
 Client library: aiohttp with ``decode_text=False`` (frames stay ``bytes`` for the decoder),
 chosen by ``benchmarks/bench_ingest.py`` (see its report: aiohttp ≈ 1.3–1.7× websockets).
@@ -32,6 +36,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +64,8 @@ def looks_like_event(frame: bytes) -> bool:
 
 
 YIELD_EVERY_FRAMES = 256
+_CLOSE_NORMAL = struct.pack("!H", 1000)
+"""Payload of a close frame with status 1000 (normal closure)."""
 
 
 @dataclass
@@ -96,6 +104,14 @@ class StreamTiming:
     """A link is healthy (backoff reset) after delivering valid events for this long."""
     max_malformed_streak: int = 2000
     """Consecutive invalid frames after which the link is closed and retried with backoff."""
+    recv_buffer_bytes: int | None = 128 * 1024
+    """``SO_RCVBUF`` of each link's socket (the kernel doubles it), None for the OS default,
+    which autotunes up to ``net.ipv4.tcp_rmem`` (32 MiB on the soak machine). Bounded so a
+    runner that falls behind its feed holds a fraction of a second of frames in the kernel:
+    the exchange sees the back-pressure (and may drop the slow consumer, which the gap
+    ledger records), and a cut or a stall reaches the watchdog and the ledger within that
+    fraction, instead of after the seconds of frames an autotuned buffer keeps. 256 KiB of
+    buffer still carries ~2.5 MB/s at a 100 ms round trip, far above one Binance link."""
 
 
 class _Link:
@@ -229,6 +245,9 @@ class StreamManager:
                 max_msg_size=t.max_frame_bytes,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=t.close_timeout_s),
             )
+        sock = ws.get_extra_info("socket")
+        if t.recv_buffer_bytes and sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, t.recv_buffer_bytes)
         link = _Link(ws, asyncio.get_running_loop().time())
         link.task = asyncio.create_task(self._pump(link), name=f"pump-{self.plan.shard_id}")
         self._links.add(link)
@@ -359,13 +378,24 @@ class StreamManager:
             self._dedupe_until = loop.time()
             old.connected_at = loop.time() - self.timing.rollover_after_s + self.timing.stale_s
             return old
-        await self._close(old)
+        await self._close(old, drain=True)
         self._dedupe_until = loop.time() + self.timing.overlap_grace_s
         self.stats.rollovers += 1
         return new
 
-    async def _close(self, link: _Link) -> None:
+    async def _close(self, link: _Link, *, drain: bool = False) -> None:
+        """Close ``link``. With ``drain`` (a rollover: the old link is still streaming) ask
+        the peer to close first and keep its pump reading until the peer's close frame
+        arrives (at most ``close_timeout_s``), so the frames already on their way are
+        decoded and counted (duplicates by the overlap deduper, bad frames as malformed)
+        instead of being read and thrown away unseen inside aiohttp's ``close``."""
         self._links.discard(link)
+        pump = link.task
+        if drain and pump is not None and not pump.done() and not link.ws.closed:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.timing.close_timeout_s):
+                    await link.ws.send_frame(_CLOSE_NORMAL, aiohttp.WSMsgType.CLOSE)
+                    await asyncio.wait({pump})
         # Bounded overall: aiohttp's close timeout is per read, so a peer that floods frames
         # and never answers the close would hold it forever (timing out aborts the socket).
         with contextlib.suppress(Exception):

@@ -25,6 +25,19 @@ class ExchangeConfig:
     ``await_clients``: the replay starts only once that many connections have a stream they
     deliver (0 = at once), so a ``max``-speed replay is not over before a client connects.
     ``rebase_time`` shifts every replayed time so the first event is "now" on the wall clock.
+
+    Per-connection buffering is small and bounded, so a client that cannot keep up shows as
+    back-pressure or a disconnect, never as seconds of frames stuck between the replay and
+    the client: ``send_queue_frames`` frames in the outbox (a timed replay closes a
+    connection whose outbox is full, code 1008 "slow consumer", counted; a ``max`` replay
+    waits for it), at most ``outbox.TRANSPORT_HIGH_WATER`` bytes in the transport, and a
+    kernel send buffer of ``socket_send_buffer_bytes`` (``SO_SNDBUF``, which the kernel
+    doubles; 0 leaves the OS default, autotuned up to ``net.ipv4.tcp_wmem``). 512 frames are
+    ~0.2 s of what one connection of the runner reads under overload on 2 cores (~2,300
+    frames/s) and ~1 s at the 500 frames/s of the ``slow_send_s`` fault. Measured before
+    (issue 19): a 65,536-frame outbox, ~3 MB unsent in the exchange's kernel buffer and
+    1.8-3.4 MB in the runner's, per connection; injected cuts reached the runner 1-21 s late
+    and stalls were hidden behind the backlog.
     """
 
     host: str = "127.0.0.1"
@@ -36,7 +49,8 @@ class ExchangeConfig:
     max_incoming_per_s: int = 10
     max_streams: int = 1024
     max_lifetime_s: float = 86_400.0
-    send_queue_frames: int = 65_536
+    send_queue_frames: int = 512
+    socket_send_buffer_bytes: int = 64 * 1024
     rest_weight_limit: int = 2400
     ban_s: float = 120.0
     admin: bool = True
@@ -55,6 +69,8 @@ class ExchangeConfig:
         for name in ("max_incoming_per_s", "max_streams", "send_queue_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.socket_send_buffer_bytes < 0:
+            raise ValueError("socket_send_buffer_bytes must be >= 0 (0 = the OS default)")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
 

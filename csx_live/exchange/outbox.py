@@ -26,9 +26,10 @@ from aiohttp import web
 
 from csx_live.exchange.config import Counters, Faults
 
-_HIGH_WATER = 4 << 20
+TRANSPORT_HIGH_WATER = 64 << 10
 """Bytes buffered in the transport above which the writer waits (1 ms steps) for the
-kernel to take them."""
+kernel to take them: small, so frames wait in the outbox (bounded, counted when discarded)
+rather than in an unbounded transport buffer the client can only drain seconds later."""
 
 
 def frame_header(size: int) -> bytes:
@@ -91,16 +92,34 @@ class Outbox:
             self._space.clear()
             await self._space.wait()
 
-    async def take(self) -> tuple[list[bytes], int, list[int]]:
-        """Everything queued (header/payload parts, frame count, indices of the bad frames),
-        waiting for at least one."""
+    async def wait_ready(self) -> None:
+        """Return once a frame is queued (or the outbox closed), taking nothing."""
         while not self.frames and not self.closed:
             self._ready.clear()
             await self._ready.wait()
+
+    async def take(self) -> tuple[list[bytes], int, list[int]]:
+        """Everything queued (header/payload parts, frame count, indices of the bad frames),
+        waiting for at least one."""
+        await self.wait_ready()
         parts, frames, bad = self._parts, self.frames, self._bad
         self._parts, self.frames, self._bad = [], 0, []
         self._space.set()
         return parts, frames, bad
+
+    def take_one(self) -> tuple[list[bytes], int, list[int]]:
+        """The oldest queued frame, like ``take`` but at most one and without waiting: a
+        slow writer takes frames one at a time, so the backlog stays in the bounded outbox
+        instead of in a batch the writer holds for ``len(batch) x slow_send_s``."""
+        if not self.frames:
+            return [], 0, []
+        parts = self._parts[:2]
+        del self._parts[:2]
+        self.frames -= 1
+        bad = [0] if self._bad and self._bad[0] == 0 else []
+        self._bad = [i - 1 for i in self._bad[len(bad) :]]
+        self._space.set()
+        return parts, 1, bad
 
     def close(self) -> None:
         self.closed = True
@@ -145,27 +164,32 @@ async def run_writer(
     stall_left_s: Callable[[], float] = lambda: 0.0,
 ) -> None:
     """Move frames from ``outbox`` to the socket until either closes; ``faults.slow_send_s``
-    delays every frame (one write each). While ``stall_left_s()`` is positive nothing is
-    written: a stalled exchange delivers nothing, not even the backlog it queued before (at
-    ``max`` speed that backlog is seconds of frames, which would hide the stall from the
-    client's stale-stream watchdog)."""
+    delays every frame (one write each, taken one at a time). While ``stall_left_s()`` is
+    positive nothing is written: a stalled exchange delivers nothing, not even the backlog
+    it queued before (which would hide the stall from the client's stale-stream
+    watchdog)."""
     while True:
+        # wait for frames before looking at the stall, so a stall that begins while the
+        # writer waits for frames still keeps them queued (counted, discardable)
+        await outbox.wait_ready()
         left = stall_left_s()
         if left > 0 and not outbox.closed:
             await asyncio.sleep(left)  # the handler cancels this task when the link ends
             continue
-        parts, frames, bad = await outbox.take()
+        slow = faults.slow_send_s > 0
+        parts, frames, bad = outbox.take_one() if slow else await outbox.take()
         if outbox.closed or ws.closed or transport.is_closing():
             counters.discard_queued(len(bad))
             return
-        if faults.slow_send_s > 0:
+        if slow:
             if not await _write_slowly(parts, bad, outbox, ws, transport, faults, counters):
                 return
             continue
         transport.write(b"".join(parts))
         counters.frames_sent += frames
         outbox.wrote(parts, bad, transport.get_write_buffer_size())
-        while transport.get_write_buffer_size() > _HIGH_WATER and not transport.is_closing():  # noqa: ASYNC110 - the transport offers no public drain
+        high = TRANSPORT_HIGH_WATER
+        while transport.get_write_buffer_size() > high and not transport.is_closing():  # noqa: ASYNC110 - the transport offers no public drain
             await asyncio.sleep(0.001)
 
 

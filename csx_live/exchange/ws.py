@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import json
 import logging
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -230,6 +231,7 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if not isinstance(transport, asyncio.WriteTransport):
         raise web.HTTPServiceUnavailable(text="connection lost during the handshake")
+    limit_send_buffer(transport, state.config.socket_send_buffer_bytes)
     loop = asyncio.get_running_loop()
     conn = Connection(ws=ws, route=route, combined=combined, opened_at=loop.time(),
                       outbox=Outbox(state.config.send_queue_frames, state.counters), hub=hub,
@@ -247,6 +249,14 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
         _detach(conn)
         state.counters.connections_closed += 1
     return ws
+
+
+def limit_send_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    """Cap the kernel send buffer of ``transport``'s socket (``SO_SNDBUF``; 0 = leave the
+    OS default), so the bytes between the outbox and the client stay bounded."""
+    sock = transport.get_extra_info("socket")
+    if size and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 async def _reader(conn: Connection, state: ExchangeState) -> None:

@@ -35,6 +35,13 @@ TRACKED = (
     "csx_gaps_open",
 )
 """Metrics kept per sample in ``soak_record.json`` (the summary keeps only aggregates)."""
+QUIESCE_S = 1.5
+"""At the end of a run the exchange's writers are frozen (a stall, left out of the injected
+outages) and the runner gets this long to read what is still in the kernel buffers before
+both are asked for their counts, so the exchange's ``frames_sent`` and the runner's
+``frames_in`` count the same frames (shorter than the plan's stale-stream watchdog, 2 s at
+least, so the runner does not close its links meanwhile)."""
+QUIESCE_STALL_S = 60.0
 
 
 def free_port() -> int:
@@ -121,6 +128,10 @@ def drive(
                 )
             )
         time.sleep(0.05)
+    quiesced_ns = time.time_ns()
+    if not record.crashes and exchange.exited() is None:
+        http_post_json(f"{admin_url}/_admin/faults", {"stall_s": QUIESCE_STALL_S})
+        time.sleep(QUIESCE_S)
     status, body = _get_with_retries(f"{live_url}/metrics")
     answered = [s.metrics for s in record.samples if s.metrics]
     if status == 200:
@@ -132,6 +143,11 @@ def drive(
     record.gaps = list(gaps.get("gaps", [])) if isinstance(gaps, dict) else []
     stats = _json(http_get(f"{admin_url}/_admin/stats")[1])
     record.exchange_stats = stats if isinstance(stats, dict) else {}
+    counters = record.exchange_stats.get("counters")
+    if isinstance(counters, dict):  # the quiescing stall is no injected outage
+        counters["outages"] = [
+            o for o in counters.get("outages", []) if int(o.get("wall_ns", 0)) < quiesced_ns
+        ]
     return record
 
 
