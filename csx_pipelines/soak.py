@@ -8,15 +8,9 @@ from csx_core.soak import SoakSummary
 
 
 def thresholds_file() -> Path:
-    """The soak thresholds file ``csx soak`` judges with: the runtime owns the soak and the
-    location of its thresholds, the platform reads the same file."""
-    from csx_live.commands.soak import DEFAULT_THRESHOLDS
+    """The soak thresholds file ``csx soak`` judges with (package data of ``csx_core.soak``)."""
+    from csx_core.soak import DEFAULT_THRESHOLDS
 
-    if not DEFAULT_THRESHOLDS.is_file():
-        raise FileNotFoundError(
-            f"soak thresholds not found at {DEFAULT_THRESHOLDS} (monitoring/soak_thresholds.yml "
-            "of a source checkout; an installed wheel does not ship it yet)"
-        )
     return DEFAULT_THRESHOLDS
 
 

@@ -89,3 +89,11 @@ def test_unknown_measure_is_an_error() -> None:
 
     with pytest.raises(KeyError, match="no measure"):
         check_summary(HEALTHY, [Threshold("coffee_cups", maximum=3)])
+
+
+def test_the_thresholds_ship_inside_the_package_and_monitoring_links_to_them() -> None:
+    from csx_core.soak import DEFAULT_THRESHOLDS
+
+    package_dir = Path(__import__("csx_core.soak").soak.__file__).parent
+    assert DEFAULT_THRESHOLDS.parent == package_dir  # package data, in an installed wheel too
+    assert THRESHOLDS.resolve() == DEFAULT_THRESHOLDS.resolve()

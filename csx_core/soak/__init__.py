@@ -2,6 +2,7 @@
 
 from csx_core.soak.summary import SoakSummary
 from csx_core.soak.thresholds import (
+    DEFAULT_THRESHOLDS,
     Threshold,
     ThresholdResult,
     check_summary,
@@ -10,6 +11,7 @@ from csx_core.soak.thresholds import (
 )
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "SoakSummary",
     "Threshold",
     "ThresholdResult",

@@ -1,6 +1,8 @@
 """Soak thresholds: a YAML file of per-profile bounds and a checker that explains itself.
 
-File shape (``monitoring/soak_thresholds.yml``)::
+The project's thresholds ship inside this package (``DEFAULT_THRESHOLDS``, package data, so
+an installed wheel has them; ``monitoring/soak_thresholds.yml`` links to the same file for
+operators). File shape::
 
     profiles:
       baseline:
@@ -19,6 +21,9 @@ from typing import Any
 import yaml
 
 from csx_core.soak.summary import SoakSummary
+
+DEFAULT_THRESHOLDS = Path(__file__).with_name("soak_thresholds.yml")
+"""The thresholds the soak and its Dagster check judge with (package data)."""
 
 
 @dataclass(frozen=True)

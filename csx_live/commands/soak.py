@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csx_core.cli import Command
+from csx_core.soak import thresholds as _thresholds
 
 if TYPE_CHECKING:
     from csx_core.soak import SoakSummary
 
-DEFAULT_THRESHOLDS = Path(__file__).resolve().parents[2] / "monitoring" / "soak_thresholds.yml"
+DEFAULT_THRESHOLDS = _thresholds.DEFAULT_THRESHOLDS
 
 
 def _positive_minutes(text: str) -> float:
