@@ -38,22 +38,19 @@ class MissingBookError(ValueError):
     """The store has no book data and no spread was assumed."""
 
 
-def engine_config(
-    cadence_s: int = 1, gap_after_s: int | None = None, stale_after_s: int | None = None
-) -> EngineConfig:
-    """The engine settings of a replay (``EngineConfig.for_cadence``)."""
-    return EngineConfig.for_cadence(cadence_s, gap_after_s, stale_after_s)
+def _stored_kinds(events: Path) -> list[str]:
+    from csx_core.store import EventStore
+
+    return EventStore(events).kinds()
 
 
 def require_book(events: Path, assumed_spread_bps: float | None) -> None:
     """Refuse, naming what is missing and the option that fixes it, a store without book
     data when no spread is assumed (every label would need a bid/ask it does not have)."""
-    from csx_core.store import EventStore
-
     if assumed_spread_bps is not None:
         return
-    kinds = EventStore(events).kinds()
-    if not any(k in kinds for k in BOOK_KINDS):
+    kinds = _stored_kinds(events)
+    if not set(BOOK_KINDS) & set(kinds):
         raise MissingBookError(
             f"{events} has no book data (missing kind: {', '.join(BOOK_KINDS)}; it holds "
             f"{', '.join(kinds) or 'nothing'}): labels and costs need a bid/ask. Assume a "
@@ -72,7 +69,11 @@ def replay_features(data_dir: Path, engine: EngineConfig | None = None) -> Repla
     staging = data_dir / f".{FEATURES_DIR}.building"
     shutil.rmtree(staging, ignore_errors=True)
     result = replay_store(data_dir / "events", staging, config=engine)
-    record = {**json.loads(result.to_json()), "engine": dataclasses.asdict(engine)}
+    record = {
+        **json.loads(result.to_json()),
+        "engine": dataclasses.asdict(engine),
+        "quote_volume": _has_quote_volume(staging),
+    }
     (staging / "replay.json").write_text(json.dumps(record, sort_keys=True))
     previous = data_dir / f".{FEATURES_DIR}.previous"
     shutil.rmtree(previous, ignore_errors=True)
@@ -83,22 +84,25 @@ def replay_features(data_dir: Path, engine: EngineConfig | None = None) -> Repla
     return result
 
 
+def _replay_record(data_dir: Path) -> dict[str, Any]:
+    record = data_dir / FEATURES_DIR / "replay.json"
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
 def replayed_engine(data_dir: Path) -> EngineConfig:
     """The engine settings the current ``features/`` were replayed with."""
-    record = data_dir / FEATURES_DIR / "replay.json"
-    if not record.is_file():
-        return EngineConfig()
-    return EngineConfig(**json.loads(record.read_text()).get("engine", {}))
+    return EngineConfig(**_replay_record(data_dir).get("engine", {}))
 
 
 def feature_health(features_dir: Path, events: Path | None = None) -> FeatureHealth:
     """``events``: the replayed store; when it has no book data the book features are
     reported but not gated (they are NaN by construction)."""
     from csx_core.ml.dataset import feature_files
-    from csx_core.store import EventStore
 
-    kinds = EventStore(events).kinds() if events is not None and events.is_dir() else BOOK_KINDS
-    has_book = any(k in kinds for k in BOOK_KINDS)
+    if events is None or not events.is_dir():
+        has_book = True  # nothing to say otherwise: gate as usual
+    else:
+        has_book = bool(set(BOOK_KINDS) & set(_stored_kinds(events)))
     return measure_feature_health(feature_files(features_dir), has_book=has_book)
 
 
@@ -174,21 +178,26 @@ def train_config(
 VOLUME_FEATURE = "qvol_1m"
 
 
-def _volume_feature(data_dir: Path) -> str | None:
-    """The impact term's volume: the last minute's quote volume, unless the data carries
-    none at all (bars imported without quote volume), where the cost model's reference
-    volume prices impact instead of a zero volume that would price it at its cap."""
+def _has_quote_volume(features_dir: Path) -> bool:
+    """Whether any replayed row traded quote volume (bars imported without it have none);
+    measured once per replay and kept in ``replay.json``."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from csx_core.ml.dataset import feature_files
 
-    files = feature_files(data_dir / FEATURES_DIR)
-    for f in files:
+    for f in feature_files(features_dir):
         volume = pq.read_table(f, columns=[VOLUME_FEATURE]).column(VOLUME_FEATURE)
         if (pc.max(volume).as_py() or 0.0) > 0.0:
-            return VOLUME_FEATURE
-    return None if files else VOLUME_FEATURE
+            return True
+    return False
+
+
+def _volume_feature(data_dir: Path) -> str | None:
+    """The impact term's volume: the last minute's quote volume, unless the replayed data
+    carries none at all, where the cost model's reference volume prices impact instead of a
+    zero volume that would price it at its cap."""
+    return VOLUME_FEATURE if _replay_record(data_dir).get("quote_volume", True) else None
 
 
 MAX_TRAINING_ROWS = 2_000_000

@@ -65,9 +65,10 @@ class TrainOutcome:
 
 def check_settings(settings: TrainSettings) -> None:
     """Every value the run depends on, refused here with the option named."""
+    from csx_core.features.config import EngineConfig
     from csx_core.ml.evaluate import tick_stride
     from csx_core.ml.labels import LabelConfig
-    from csx_pipelines.stages import MissingBookError, engine_config, require_book
+    from csx_pipelines.stages import require_book
 
     if not settings.events.is_dir():
         raise CommandError(
@@ -75,7 +76,7 @@ def check_settings(settings: TrainSettings) -> None:
             f"--data-dir {settings.data_dir})"
         )
     try:
-        engine = engine_config(settings.cadence_s, settings.gap_after_s)
+        engine = EngineConfig.for_cadence(settings.cadence_s, settings.gap_after_s)
     except ValueError as exc:
         raise CommandError(f"--cadence: {exc}") from exc
     horizon_s, bars = settings.horizon()
@@ -94,9 +95,7 @@ def check_settings(settings: TrainSettings) -> None:
         )
         tick_stride(settings.stride_s, engine.cadence_s)
         require_book(settings.events, settings.assume_spread_bps)
-    except MissingBookError as exc:
-        raise CommandError(str(exc)) from exc
-    except ValueError as exc:
+    except ValueError as exc:  # MissingBookError among them
         raise CommandError(str(exc)) from exc
 
 

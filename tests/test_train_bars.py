@@ -138,6 +138,7 @@ def test_hourly_bars_train_backtest_and_report_their_assumed_spread(
     replay = json.loads((data / "features" / "replay.json").read_text())
     assert replay["engine"]["cadence_s"] == 3600
     assert replay["engine"]["gap_after_s"] == 7200
+    assert replay["quote_volume"] is False  # these bars carry none: reference volume prices impact
 
     # a package trained on these bars (without the gates) is backtested on them by command
     config = train_config(
@@ -180,3 +181,4 @@ def test_hourly_bars_train_backtest_and_report_their_assumed_spread(
     training = json.loads((trained.package_dir / "training.json").read_text())
     assert training["engine"]["cadence_s"] == 3600
     assert training["labels"]["assumed_spread_bps"] == 3.0
+    assert training["labels"]["volume_feature"] is None

@@ -24,9 +24,10 @@ def feature_snapshots(
 ) -> dg.MaterializeResult[None]:
     """One continuous event-time replay over every stored day (so windows cross midnight
     exactly as they do live), written as the wide training table, with its digest."""
-    from csx_pipelines.stages import engine_config, replay_features
+    from csx_core.features.config import EngineConfig
+    from csx_pipelines.stages import replay_features
 
-    engine = engine_config(config.cadence_s, config.gap_after_s, config.stale_after_s)
+    engine = EngineConfig.for_cadence(config.cadence_s, config.gap_after_s, config.stale_after_s)
     result = replay_features(lake.root, engine)
     return dg.MaterializeResult(
         metadata={
