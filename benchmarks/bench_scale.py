@@ -2,9 +2,10 @@
 
 Each size runs in a fresh process (its peak RSS is that process's ``ru_maxrss``), through
 the pipeline's own stage functions (``csx_pipelines.stages``), on a sparse simulated market
-at a 1-minute tick cadence. Memory is meant to be flat in days: the simulator and the
-replay hold one day at a time, labels stream day by day, and the training sample is capped
-by ``MAX_TRAINING_ROWS`` (a longer replay is sampled at a longer stride). The report prints
+at a 1-minute tick cadence. Memory is meant to be flat in days and bounded in symbols: the
+simulator writes one block of symbols of one day at a time, the replay reads the store an
+hour at a time, labels stream day by day, and the training sample is capped by
+``MAX_TRAINING_ROWS`` (a longer replay is sampled at a longer stride). The report prints
 each size's stage walls and peak RSS, and the RSS ratio of the longest to the shortest run
 of the same symbols (the reference: flat is 1.0).
 
@@ -34,26 +35,33 @@ def _child(symbols: int, days: int, root: Path) -> dict[str, Any]:
     """One size, in this process: every stage's wall time, then the peak RSS."""
     from csx_core.features import EngineConfig
     from csx_core.ml.train import calibrate_fold, dataset_from_labelled, evaluate_folds, train_fold
-    from csx_core.sim import SimConfig, simulate
+    from csx_core.sim import SimConfig
+    from csx_core.sim.market import simulate_blocks
     from csx_core.store import EventStore
     from csx_pipelines.stages import label_table, replay_features, sampled_stride, train_config
 
     walls: dict[str, float] = {}
+    peaks: dict[str, int] = {}  # the process's peak RSS (MB) once each stage is done
+
+    def done(stage: str, since: float) -> None:
+        walls[stage] = time.perf_counter() - since
+        peaks[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
     mark = time.perf_counter()
     sim = SimConfig(
         days=days, n_symbols=symbols, seed=3, trade_rate=0.05, book_rate=0.0, mark_interval_s=3
     )
     store = EventStore(root / "events")
     events = 0
-    for _, tables in simulate(sim):
+    for _, _, tables in simulate_blocks(sim):
         for kind, table in tables.items():
             store.write(kind, table)
             events += table.num_rows
-    walls["simulate"] = time.perf_counter() - mark
+    done("simulate", mark)
 
     mark = time.perf_counter()
     result = replay_features(root, EngineConfig(cadence_s=CADENCE_S))
-    walls["features"] = time.perf_counter() - mark
+    done("features", mark)
 
     config = train_config(
         root,
@@ -65,22 +73,22 @@ def _child(symbols: int, days: int, root: Path) -> dict[str, Any]:
     )
     mark = time.perf_counter()
     labelled = label_table(root, config, stride_s=STRIDE_S)
-    walls["labels"] = time.perf_counter() - mark
+    done("labels", mark)
 
     mark = time.perf_counter()
     ds = dataset_from_labelled(labelled, config)
     del labelled
-    walls["split"] = time.perf_counter() - mark
+    done("split", mark)
     x = ds.x
     mark = time.perf_counter()
     trained = [train_fold(ds, fold, config, x) for fold in ds.folds]
-    walls["train"] = time.perf_counter() - mark
+    done("train", mark)
     mark = time.perf_counter()
     fitted = [calibrate_fold(ds, t, config, x) for t in trained]
-    walls["calibrate"] = time.perf_counter() - mark
+    done("calibrate", mark)
     mark = time.perf_counter()
     report = evaluate_folds(ds, fitted, config, x)
-    walls["backtest"] = time.perf_counter() - mark
+    done("backtest", mark)
     return {
         "symbols": symbols,
         "days": days,
@@ -92,6 +100,7 @@ def _child(symbols: int, days: int, root: Path) -> dict[str, Any]:
         "walls_s": {k: round(v, 1) for k, v in walls.items()},
         "wall_s": round(sum(walls.values()), 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_by_stage_mb": peaks,
     }
 
 
@@ -112,7 +121,10 @@ def run(*, quick: bool) -> None:
     )
     results = [_run_size(symbols, days) for days in sizes]
     for r in results:
-        stages = ", ".join(f"{k} {v:.0f} s" for k, v in r["walls_s"].items())
+        stages = ", ".join(
+            f"{k} {v:.0f} s (peak {r['peak_rss_by_stage_mb'][k]:,} MB)"
+            for k, v in r["walls_s"].items()
+        )
         print(
             f"  {r['symbols']} × {r['days']} d: {r['events']:,} events, "
             f"{r['feature_rows']:,} feature rows, {r['training_rows']:,} training rows "

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from csx_core.ahead import ahead
 from csx_core.features import (
     FEATURE_VERSION,
     WIDE_SCHEMA,
@@ -33,7 +34,7 @@ from csx_core.features import (
     drive_tables,
     drive_tables_batched,
 )
-from csx_core.features.shadow import NS_PER_DAY
+from csx_core.features.shadow import NS_PER_DAY, ShadowTables
 from csx_core.features.shadow import without_shadowed_klines as without_shadowed_klines
 
 EPOCH = date(1970, 1, 1)
@@ -184,30 +185,29 @@ class _Counted:
             yield batch
 
 
+REPLAY_WINDOW_S = 3600
+"""Store replays read an hour of every kind at a time (``EventStore.windows``): a day of a
+few hundred perpetuals is tens of millions of events, an hour a few million."""
+
+
 def store_batches(
     root: Path,
     *,
     start: date | None = None,
     end: date | None = None,
     symbols: Sequence[str] | None = None,
+    window_s: int = REPLAY_WINDOW_S,
 ) -> Iterator[dict[str, pa.Table]]:
-    """One batch per UTC day of the event store at ``root``: every kind of that day."""
+    """The event store at ``root`` as time-ordered batches, one per ``window_s`` of each
+    UTC day with rows (every kind of that window), shadowed klines dropped."""
     from csx_core.store import KIND_ORDER, EventStore
 
-    store = EventStore(root)
-    # Listed once: ``dates`` walks a kind's partitions, and calling it per kind per day made a
-    # long replay quadratic in its days.
-    by_kind = {kind: set(store.dates(kind)) for kind in KIND_ORDER}
-    days = sorted(set().union(*by_kind.values()))
-    for day in days:
-        if (start is not None and day < start) or (end is not None and day > end):
-            continue
-        batch = {
-            kind: store.read(kind, start=day, end=day, symbols=symbols)
-            for kind in KIND_ORDER
-            if day in by_kind[kind]
-        }
-        yield without_shadowed_klines(batch)
+    shadow = ShadowTables()
+    windows = EventStore(root).windows(
+        KIND_ORDER, start=start, end=end, symbols=symbols, window_s=window_s
+    )
+    for batch in ahead(windows):  # the next window is decoded while this one is replayed
+        yield shadow.apply(batch)
 
 
 def replay_store(

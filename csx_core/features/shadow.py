@@ -6,7 +6,7 @@ on the same UTC day (event time) is skipped, and before a symbol's first trade o
 or for a symbol without trades, its klines are the only record and are fed.
 
 ``ShadowKlines.keep`` applies the rule event by event (live, in arrival order);
-``without_shadowed_klines`` applies it to a batch of per-kind tables (offline replay). On a
+``ShadowTables`` applies it to time-ordered batches of per-kind tables (offline replay). On a
 time-ordered stream they agree: a kline is skipped when a trade of its symbol on its UTC day
 has ``ts_event <=`` its own (the drivers order a trade before a kline at the same time).
 """
@@ -39,41 +39,57 @@ class ShadowKlines:
         return True
 
 
-def without_shadowed_klines(batch: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
-    """The rule on one batch (the batch holds every trade of the days it spans so far, as
-    ``csx_core.replay.store_batches``' whole UTC days do)."""
-    out = dict(batch)
-    klines, trades = batch.get("kline"), batch.get("trade")
-    if klines is None or trades is None or not trades.num_rows or not klines.num_rows:
-        return out
-    firsts = (
-        pa.table(
-            {
-                "symbol": trades.column("symbol"),
-                "day": pc.divide(trades.column("ts_event"), NS_PER_DAY),
-                "ts": trades.column("ts_event"),
-            }
+class ShadowTables:
+    """The rule over time-ordered batches of per-kind tables split anywhere (whole days, or
+    the hours ``EventStore.windows`` reads): remembers each (symbol, UTC day)'s first trade
+    seen so far, so a kline is judged by every earlier trade of its day, whichever batch
+    held it."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, int], int] = {}
+
+    def apply(self, batch: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+        out = dict(batch)
+        klines, trades = batch.get("kline"), batch.get("trade")
+        if trades is not None and trades.num_rows:
+            self._remember(trades)
+        if klines is None or not klines.num_rows or not self._first:
+            return out
+        ts = klines.column("ts_event").to_numpy()
+        symbols = klines.column("symbol").to_pylist()
+        never = np.iinfo(np.int64).max
+        first = np.fromiter(
+            (
+                self._first.get((s, int(t) // NS_PER_DAY), never)
+                for s, t in zip(symbols, ts, strict=True)
+            ),
+            dtype=np.int64,
+            count=len(ts),
         )
-        .group_by(["symbol", "day"])
-        .aggregate([("ts", "min")])
-    )
-    first_trade = dict(
-        zip(
+        out["kline"] = klines.filter(pa.array(first > ts))
+        return out
+
+    def _remember(self, trades: pa.Table) -> None:
+        firsts = (
+            pa.table(
+                {
+                    "symbol": trades.column("symbol"),
+                    "day": pc.divide(trades.column("ts_event"), NS_PER_DAY),
+                    "ts": trades.column("ts_event"),
+                }
+            )
+            .group_by(["symbol", "day"])
+            .aggregate([("ts", "min")])
+        )
+        for key, ts in zip(
             zip(firsts.column("symbol").to_pylist(), firsts.column("day").to_pylist(), strict=True),
             firsts.column("ts_min").to_pylist(),
             strict=True,
-        )
-    )
-    ts = klines.column("ts_event").to_numpy()
-    symbols = klines.column("symbol").to_pylist()
-    never = np.iinfo(np.int64).max
-    first = np.fromiter(
-        (
-            first_trade.get((s, int(t) // NS_PER_DAY), never)
-            for s, t in zip(symbols, ts, strict=True)
-        ),
-        dtype=np.int64,
-        count=len(ts),
-    )
-    out["kline"] = klines.filter(pa.array(first > ts))
-    return out
+        ):
+            self._first.setdefault(key, ts)  # batches are time-ordered: the first stays first
+
+
+def without_shadowed_klines(batch: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+    """The rule on one batch that holds every trade of the days it spans so far (whole UTC
+    days); ``ShadowTables`` carries it across a day split into several batches."""
+    return ShadowTables().apply(batch)

@@ -5,25 +5,32 @@ bit-identical tables whether days are generated alone or in sequence. Tables are
 exact contract schemas (``EVENT_KINDS[kind].arrow_schema()``), sorted like the store sorts
 them (``ts_event``, symbol, exchange id). ``ts_event`` is whole milliseconds (as Binance
 stamps it); ``ts_recv = ts_event + latency`` with the latency whole milliseconds too.
+
+A large market is generated one symbol block at a time (``csx_core.sim.path.blocks``):
+``simulate_blocks`` and ``write_to_store`` hold one block of one day, whatever the number
+of symbols; ``simulate_day`` and ``simulate`` merge a day's blocks into one table per kind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from csx_core.ahead import ahead
 from csx_core.contracts import EVENT_KINDS
 from csx_core.sim.config import SimConfig
 from csx_core.sim.derivs import liquidations, mark_prices
 from csx_core.sim.flow import Columns, book_tops, klines, trades
 from csx_core.sim.grid import Grid, build_book
-from csx_core.sim.path import DayPath, day_path, day_rng, start_log_prices
+from csx_core.sim.path import DayPath, blocks, day_path, day_rng, start_log_prices
 
 MS = 1_000_000
 EPOCH = date(1970, 1, 1)
@@ -80,52 +87,98 @@ def _day_start_ms(config: SimConfig, day: int) -> int:
 def simulate_day(config: SimConfig, day: int) -> dict[str, pa.Table]:
     """Every event kind of simulated day ``day`` (0-based from ``config.start``)."""
     _check_day(config, day)
-    return _tables(config, day, day_path(config, day), start_log_prices(config, day))
+    parts = [
+        _tables(
+            config, day, block, day_path(config, day, block), start_log_prices(config, day, block)
+        )
+        for block in range(len(blocks(config)))
+    ]
+    return _merged(parts)
 
 
 def simulate(config: SimConfig) -> Iterator[tuple[date, dict[str, pa.Table]]]:
-    """All configured days in order (memory holds one day at a time)."""
-    level = start_log_prices(config, 0)
+    """All configured days in order, each day's blocks merged (memory holds one day)."""
+    day_parts: list[dict[str, pa.Table]] = []
+    current: date | None = None
+    for day, _, tables in simulate_blocks(config):
+        if current is not None and day != current:
+            yield current, _merged(day_parts)
+            day_parts = []
+        current = day
+        day_parts.append(tables)
+    if current is not None:
+        yield current, _merged(day_parts)
+
+
+def simulate_blocks(config: SimConfig) -> Iterator[tuple[date, int, dict[str, pa.Table]]]:
+    """``(date, block, tables)`` of every day and symbol block in order (memory holds one
+    block of one day); a day's blocks together are ``simulate_day``'s tables."""
+    levels = [start_log_prices(config, 0, block) for block in range(len(blocks(config)))]
     for day in range(config.days):
-        path = day_path(config, day)
-        yield day_date(config, day), _tables(config, day, path, level)
-        level = level + path.returns.sum(axis=1)
+        for block in range(len(levels)):
+            path = day_path(config, day, block)
+            yield day_date(config, day), block, _tables(config, day, block, path, levels[block])
+            levels[block] = levels[block] + path.returns.sum(axis=1)
+
+
+def _merged(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
+    """One table per kind from blocks' tables: by ``ts_event``, then symbol (a stable
+    sort, so each symbol keeps its exchange-id order)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for kind in parts[0]:
+        table = pa.concat_tables([p[kind] for p in parts])
+        order = pc.sort_indices(table, [("ts_event", "ascending"), ("symbol", "ascending")])
+        out[kind] = table.take(order)
+    return out
 
 
 def episodes(config: SimConfig, day: int) -> pa.Table:
     """Ground truth of the episodes injected on ``day`` (``EPISODE_SCHEMA``), by start."""
     _check_day(config, day)
-    eps = day_path(config, day).episodes
+    parts = [day_path(config, day, b).episodes for b in range(len(blocks(config)))]
+    offsets = [part.start for part in blocks(config)]
+    symbol = np.concatenate([e.symbol + off for e, off in zip(parts, offsets, strict=True)])
+
+    def joined(name: str) -> npt.NDArray[Any]:
+        return np.concatenate([getattr(e, name) for e in parts])
+
+    pre_start, has_pre = joined("pre_start"), joined("has_precursor")
+    move_start, move_len = joined("move_start"), joined("move_len")
     base = _day_start_ms(config, day) * MS
     names = pa.array(config.symbol_names, pa.string())
     sec = 1_000_000_000
-    pre = np.where(eps.has_precursor, base + eps.pre_start * sec, 0)
-    order = np.lexsort((eps.symbol, eps.pre_start))
+    pre = np.where(has_pre, base + pre_start * sec, 0)
+    order = np.lexsort((symbol, pre_start))
     columns = [
-        names.take(pa.array(eps.symbol[order])),
-        pa.array(pre[order], pa.int64(), mask=~eps.has_precursor[order]),
-        pa.array(base + eps.move_start[order] * sec, pa.int64()),
-        pa.array(base + (eps.move_start + eps.move_len)[order] * sec, pa.int64()),
-        pa.array(eps.direction[order].astype(np.int8), pa.int8()),
-        pa.array(eps.size_bps[order], pa.float64()),
-        pa.array(eps.has_precursor[order], pa.bool_()),
-        pa.array(eps.false_alarm[order], pa.bool_()),
+        names.take(pa.array(symbol[order])),
+        pa.array(pre[order], pa.int64(), mask=~has_pre[order]),
+        pa.array(base + move_start[order] * sec, pa.int64()),
+        pa.array(base + (move_start + move_len)[order] * sec, pa.int64()),
+        pa.array(joined("direction")[order].astype(np.int8), pa.int8()),
+        pa.array(joined("size_bps")[order], pa.float64()),
+        pa.array(has_pre[order], pa.bool_()),
+        pa.array(joined("false_alarm")[order], pa.bool_()),
     ]
     return pa.Table.from_arrays(columns, schema=EPISODE_SCHEMA)
 
 
 def write_to_store(config: SimConfig, store: TableSink) -> SimSummary:
-    """Simulate every day and hand each kind's table to ``store.write``, day by day."""
+    """Simulate every day and hand each kind's table to ``store.write``, one symbol block
+    of one day at a time."""
     counts: dict[str, int] = {}
     n_eps = false_alarms = surprises = 0
-    for day, (_, tables) in enumerate(simulate(config)):
+    # the next block is drawn while this one is encoded and committed (both mostly GIL-free)
+    for day_of, block, tables in ahead(simulate_blocks(config)):
         for kind, table in tables.items():
             store.write(kind, table)
             counts[kind] = counts.get(kind, 0) + table.num_rows
-        truth = episodes(config, day)
-        n_eps += truth.num_rows
-        false_alarms += int(np.sum(truth.column("false_alarm").to_numpy()))
-        surprises += int(np.sum(~truth.column("has_precursor").to_numpy()))
+        if block == len(blocks(config)) - 1:
+            truth = episodes(config, (day_of - config.start).days)
+            n_eps += truth.num_rows
+            false_alarms += int(np.sum(truth.column("false_alarm").to_numpy()))
+            surprises += int(np.sum(~truth.column("has_precursor").to_numpy()))
     return SimSummary(
         events=counts,
         symbols=len(config.specs),
@@ -142,9 +195,11 @@ def _check_day(config: SimConfig, day: int) -> None:
 
 
 def _tables(
-    config: SimConfig, day: int, path: DayPath, level: npt.NDArray[np.float64]
+    config: SimConfig, day: int, block: int, path: DayPath, level: npt.NDArray[np.float64]
 ) -> dict[str, pa.Table]:
-    rng = day_rng(config, day, 1)
+    rng = day_rng(config, day, 1, block)
+    if len(blocks(config)) > 1:  # the generators see the block's symbols only
+        config = dataclasses.replace(config, symbols=config.symbol_names[blocks(config)[block]])
     grid = Grid.of(config.specs)
     book = build_book(config, path, level, grid, rng)
     start_ms = _day_start_ms(config, day)
@@ -158,7 +213,7 @@ def _tables(
         columns["kline"] = klines(config, trade_cols, ticks, steps, book, grid)
     columns["mark_price"] = mark_prices(config, path, book, grid, start_ms)
     columns["liquidation"] = liquidations(config, path, book, grid, rng)
-    latency_rng = day_rng(config, day, 2)
+    latency_rng = day_rng(config, day, 2, block)
     return {
         kind: _to_table(config, kind, cols, start_ms, latency_rng) for kind, cols in columns.items()
     }

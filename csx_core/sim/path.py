@@ -5,6 +5,12 @@ Everything here is a function of ``(config, day)`` only (random stream ``[seed, 
 price of day ``d`` is the configured price moved by the returns of days ``0 .. d-1``, which are
 cheap to recompute (events are not).
 
+Symbols are generated in blocks of ``BLOCK_SYMBOLS`` (config order), so memory holds one
+block's per-second surfaces however many symbols there are. The market (its regime and the
+BTC factor) is one path for every block, drawn from block 0's stream as before blocks
+existed; block ``b > 0`` draws its own symbols from streams keyed ``[seed, day, stream, b]``.
+A market of at most ``BLOCK_SYMBOLS`` symbols is therefore the same, byte for byte, as it was.
+
 Units: returns are natural-log per second; move sizes are bps; times are seconds of the day.
 """
 
@@ -20,6 +26,8 @@ from csx_core.sim.direction import FLOW_LEAN, latent_flow
 
 SECONDS = 86_400
 MINUTES = 1_440
+BLOCK_SYMBOLS = 32
+"""Symbols per generation block: a block's day surfaces take ~25 MB per array."""
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -74,8 +82,15 @@ class DayPath:
     episodes: Episodes
 
 
-def day_rng(config: SimConfig, day: int, stream: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([config.seed, day, stream])))
+def day_rng(config: SimConfig, day: int, stream: int, block: int = 0) -> np.random.Generator:
+    key = [config.seed, day, stream] + ([block] if block else [])
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(key)))
+
+
+def blocks(config: SimConfig) -> list[slice]:
+    """The symbol blocks of ``config`` (slices of ``config.specs``), in order."""
+    n = len(config.specs)
+    return [slice(a, min(a + BLOCK_SYMBOLS, n)) for a in range(0, n, BLOCK_SYMBOLS)]
 
 
 def _regimes(rng: np.random.Generator, n: int, mult: F64, up: float, down: float) -> F64:
@@ -90,8 +105,7 @@ def _regimes(rng: np.random.Generator, n: int, mult: F64, up: float, down: float
     return np.asarray(mult[out], dtype=np.float64)
 
 
-def _episodes(config: SimConfig, rng: np.random.Generator) -> Episodes:
-    n = len(config.specs)
+def _episodes(config: SimConfig, rng: np.random.Generator, n: int) -> Episodes:
     n_pre = rng.poisson(config.episodes_per_day, n)
     n_sur = rng.poisson(config.surprise_moves_per_day, n)
     counts = n_pre + n_sur
@@ -126,20 +140,31 @@ def _episodes(config: SimConfig, rng: np.random.Generator) -> Episodes:
     )
 
 
-def day_path(config: SimConfig, day: int) -> DayPath:
-    """The latent state of simulated day ``day`` (0-based from ``config.start``)."""
+def _symbol_regimes(rng: np.random.Generator, n: int) -> F64:
+    return np.repeat(_regimes(rng, n, _REGIME_MULT, _P_CALM_TO_HOT, _P_HOT_TO_CALM), 60, axis=1)
+
+
+def day_path(config: SimConfig, day: int, block: int = 0) -> DayPath:
+    """The latent state of simulated day ``day`` (0-based from ``config.start``) for the
+    symbols of block ``block`` (``blocks(config)``); rows are the block's symbols."""
     rng = day_rng(config, day, 0)
-    specs = config.specs
+    part = blocks(config)[block]
+    specs = config.specs[part]
     n = len(specs)
     beta = np.array([s.beta for s in specs])[:, None]
     vmult = np.array([s.vol_mult for s in specs])
     sig = config.btc_vol_bps_s * 1e-4
     idio = (sig * np.sqrt(np.maximum(vmult**2 - beta[:, 0] ** 2, 0.15**2)))[:, None]
 
+    # The market is drawn from block 0's stream, after block 0's symbol regimes (the order
+    # the draws had before blocks), so every block moves with the same factor.
     market = np.repeat(_regimes(rng, 1, _MARKET_MULT, 1 / 300, 1 / 60)[0], 60)
-    regime = np.repeat(_regimes(rng, n, _REGIME_MULT, _P_CALM_TO_HOT, _P_HOT_TO_CALM), 60, axis=1)
+    regime = _symbol_regimes(rng, len(config.specs[blocks(config)[0]]))
     scale = np.sqrt(3.0 / 5.0)
     factor = sig * market * rng.standard_t(5, SECONDS) * scale
+    if block:
+        rng = day_rng(config, day, 0, block)
+        regime = _symbol_regimes(rng, n)
     noise = rng.standard_t(5, (n, SECONDS)) * scale
     vol = np.array(regime, copy=True)
     activity = regime**0.7 * market[None, :] ** 0.5
@@ -149,7 +174,7 @@ def day_path(config: SimConfig, day: int) -> DayPath:
     drift = np.zeros((n, SECONDS))
     move_dir = np.zeros((n, SECONDS), dtype=np.int8)
 
-    eps = _episodes(config, rng)
+    eps = _episodes(config, rng, n)
     burst = rng.uniform(2.5, 5.0, eps.symbol.size)
     imb = rng.uniform(0.10, 0.25, eps.symbol.size)
     big = rng.uniform(1.3, 2.0, eps.symbol.size)
@@ -175,7 +200,7 @@ def day_path(config: SimConfig, day: int) -> DayPath:
     in_play_regime = (regime > 1.0) | (market[None, :] > 1.0)
     if config.directional_strength > 0.0:
         # Its own random stream, drawn only when on: strength 0 leaves the day untouched.
-        flow = latent_flow(day_rng(config, day, 3), in_play_regime)
+        flow = latent_flow(day_rng(config, day, 3, block), in_play_regime)
         drift += config.directional_strength * sig * vmult[:, None] * vol * flow
         imbalance += FLOW_LEAN * flow
 
@@ -201,10 +226,11 @@ def day_path(config: SimConfig, day: int) -> DayPath:
     )
 
 
-def start_log_prices(config: SimConfig, day: int) -> F64:
-    """Log mid of every symbol at 00:00:00 of ``day``: the configured price moved by the
-    returns of all earlier days (recomputed, so days are independent)."""
-    level = np.log(np.array([s.price for s in config.specs], dtype=np.float64))
+def start_log_prices(config: SimConfig, day: int, block: int = 0) -> F64:
+    """Log mid of every symbol of ``block`` at 00:00:00 of ``day``: the configured price
+    moved by the returns of all earlier days (recomputed, so days are independent)."""
+    specs = config.specs[blocks(config)[block]]
+    level = np.log(np.array([s.price for s in specs], dtype=np.float64))
     for earlier in range(day):
-        level = level + day_path(config, earlier).returns.sum(axis=1)
+        level = level + day_path(config, earlier, block).returns.sum(axis=1)
     return np.asarray(level, np.float64)
