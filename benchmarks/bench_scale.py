@@ -5,7 +5,7 @@ the pipeline's own stage functions (``csx_pipelines.stages``), on a sparse simul
 at a 1-minute tick cadence. Memory is meant to be flat in days and bounded in symbols: the
 simulator writes one block of symbols of one day at a time, the replay reads the store an
 hour at a time, labels stream day by day, and the training sample is capped by
-``MAX_TRAINING_ROWS`` (a longer replay is sampled at a longer stride). The report prints
+``TRAINING_MEMORY_MB`` (a longer replay is sampled at a longer stride). The report prints
 each size's stage walls and peak RSS, and the RSS ratio of the longest to the shortest run
 of the same symbols (the reference: flat is 1.0).
 
@@ -35,8 +35,7 @@ def _child(symbols: int, days: int, root: Path) -> dict[str, Any]:
     """One size, in this process: every stage's wall time, then the peak RSS."""
     from csx_core.features import EngineConfig
     from csx_core.ml.train import calibrate_fold, dataset_from_labelled, evaluate_folds, train_fold
-    from csx_core.sim import SimConfig
-    from csx_core.sim.market import simulate_blocks
+    from csx_core.sim import SimConfig, write_to_store
     from csx_core.store import EventStore
     from csx_pipelines.stages import label_table, replay_features, sampled_stride, train_config
 
@@ -51,12 +50,7 @@ def _child(symbols: int, days: int, root: Path) -> dict[str, Any]:
     sim = SimConfig(
         days=days, n_symbols=symbols, seed=3, trade_rate=0.05, book_rate=0.0, mark_interval_s=3
     )
-    store = EventStore(root / "events")
-    events = 0
-    for _, _, tables in simulate_blocks(sim):
-        for kind, table in tables.items():
-            store.write(kind, table)
-            events += table.num_rows
+    events = write_to_store(sim, EventStore(root / "events")).total_events
     done("simulate", mark)
 
     mark = time.perf_counter()

@@ -200,22 +200,39 @@ def _volume_feature(data_dir: Path) -> str | None:
     return VOLUME_FEATURE if _replay_record(data_dir).get("quote_volume", True) else None
 
 
-MAX_TRAINING_ROWS = 2_000_000
-"""The training sample's memory budget (rows; ~1 KB each with the label columns): longer
-replays are sampled with a longer stride instead of growing the training set."""
+TRAINING_MEMORY_MB = 3072
+"""The training sample's memory budget: longer replays are sampled with a longer stride
+instead of growing the training set. It leaves room, within the 6 GB the 300-symbol
+benchmark is held to, for the replay's own peak (~2 GB at 300 symbols)."""
+ROW_COPIES = 3
+"""A sampled row's peak cost in its float64 width: the labelled sample with its sorted
+copy, then the dataset's table with its feature matrix (measured on the 300-symbol
+benchmark: ~3.05 KB per row of 130 columns over the replay's peak)."""
 STRIDE_KEY = b"csx.stride_s"
 
 
+def max_training_rows(files: list[Path]) -> int:
+    """The rows ``TRAINING_MEMORY_MB`` holds, for the width of these feature files."""
+    import pyarrow.parquet as pq
+
+    from csx_core.ml.labels import LABEL_COLUMNS
+
+    width = len(pq.read_schema(files[0]).names) + len(LABEL_COLUMNS) if files else 1
+    return max(1, TRAINING_MEMORY_MB * 2**20 // (ROW_COPIES * 8 * width))
+
+
 def label_table(
-    data_dir: Path, config: TrainConfig, *, stride_s: int, max_rows: int | None = MAX_TRAINING_ROWS
+    data_dir: Path, config: TrainConfig, *, stride_s: int, max_rows: int | None = None
 ) -> Any:
     """The labelled training sample, streamed day by day; the stride it was sampled at
-    (``stride_s``, lengthened to fit ``max_rows``) is in its metadata (``STRIDE_KEY``)."""
+    (``stride_s``, lengthened to fit ``max_rows``, by default what ``TRAINING_MEMORY_MB``
+    holds) is in its metadata (``STRIDE_KEY``)."""
     from csx_core.ml.dataset import budget_stride, feature_files, labelled_sample
     from csx_core.ml.evaluate import tick_stride
 
     require_book(data_dir / "events", config.labels.assumed_spread_bps)
     files = feature_files(data_dir / FEATURES_DIR)
+    max_rows = max_training_rows(files) if max_rows is None else max_rows
     stride = budget_stride(files, tick_stride(stride_s, config.labels.tick_s), max_rows)
     table = labelled_sample(files, config.cost, config.labels, stride_s=stride)
     metadata = {**(table.schema.metadata or {}), STRIDE_KEY: str(stride).encode()}
@@ -299,6 +316,7 @@ def register_package(
     """Write the package, log the run (params, flat metrics, report, plots, package) and
     register a model version; returns its ``VersionInfo``."""
     from csx_core import __version__
+    from csx_core.ml.dataset import feature_files
     from csx_core.ml.train import package_fold
     from csx_pipelines.promotion import flatten_report
 
@@ -319,7 +337,8 @@ def register_package(
         "calibration": config.calibration,
         "rows": ds.table.num_rows,
         "stride_s": sampled_stride(ds.table) or "unknown",
-        "max_training_rows": MAX_TRAINING_ROWS,
+        "training_memory_mb": TRAINING_MEMORY_MB,
+        "max_training_rows": max_training_rows(feature_files(data_dir / FEATURES_DIR)),
         "features": len(ds.names),
         "best_iteration": fitted[-1].lgbm.best_iteration,
     }

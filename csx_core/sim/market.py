@@ -30,7 +30,7 @@ from csx_core.sim.config import SimConfig
 from csx_core.sim.derivs import liquidations, mark_prices
 from csx_core.sim.flow import Columns, book_tops, klines, trades
 from csx_core.sim.grid import Grid, build_book
-from csx_core.sim.path import DayPath, blocks, day_path, day_rng, start_log_prices
+from csx_core.sim.path import DayPath, Episodes, blocks, day_path, day_rng, start_log_prices
 
 MS = 1_000_000
 EPOCH = date(1970, 1, 1)
@@ -113,12 +113,29 @@ def simulate(config: SimConfig) -> Iterator[tuple[date, dict[str, pa.Table]]]:
 def simulate_blocks(config: SimConfig) -> Iterator[tuple[date, int, dict[str, pa.Table]]]:
     """``(date, block, tables)`` of every day and symbol block in order (memory holds one
     block of one day); a day's blocks together are ``simulate_day``'s tables."""
+    for day, block, tables, _ in _generated(config):
+        yield day, block, tables
+
+
+_Generated = tuple[date, int, dict[str, pa.Table], Episodes]
+
+
+def _generated(config: SimConfig) -> Iterator[_Generated]:
     levels = [start_log_prices(config, 0, block) for block in range(len(blocks(config)))]
     for day in range(config.days):
         for block in range(len(levels)):
-            path = day_path(config, day, block)
-            yield day_date(config, day), block, _tables(config, day, block, path, levels[block])
-            levels[block] = levels[block] + path.returns.sum(axis=1)
+            tables, eps, levels[block] = _block_day(config, day, block, levels[block])
+            yield day_date(config, day), block, tables, eps
+
+
+def _block_day(
+    config: SimConfig, day: int, block: int, level: npt.NDArray[np.float64]
+) -> tuple[dict[str, pa.Table], Episodes, npt.NDArray[np.float64]]:
+    """One block of one day from its starting log prices: its tables, its episodes, and
+    the next day's starting log prices."""
+    path = day_path(config, day, block)
+    tables = _tables(config, day, block, path, level)
+    return tables, path.episodes, level + path.returns.sum(axis=1)
 
 
 def _merged(parts: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
@@ -166,19 +183,19 @@ def episodes(config: SimConfig, day: int) -> pa.Table:
 
 def write_to_store(config: SimConfig, store: TableSink) -> SimSummary:
     """Simulate every day and hand each kind's table to ``store.write``, one symbol block
-    of one day at a time."""
+    of one day at a time; the next block is drawn in a thread while this one is committed
+    (both are mostly GIL-free numpy and Arrow work: ~20 % faster on 2 cores; drawing
+    blocks in worker processes measured slower, as pickling the tables costs more)."""
     counts: dict[str, int] = {}
     n_eps = false_alarms = surprises = 0
-    # the next block is drawn while this one is encoded and committed (both mostly GIL-free)
-    for day_of, block, tables in ahead(simulate_blocks(config)):
+    generated = ahead(_generated(config))
+    for _, _, tables, eps in generated:
         for kind, table in tables.items():
             store.write(kind, table)
             counts[kind] = counts.get(kind, 0) + table.num_rows
-        if block == len(blocks(config)) - 1:
-            truth = episodes(config, (day_of - config.start).days)
-            n_eps += truth.num_rows
-            false_alarms += int(np.sum(truth.column("false_alarm").to_numpy()))
-            surprises += int(np.sum(~truth.column("has_precursor").to_numpy()))
+        n_eps += eps.symbol.size
+        false_alarms += int(eps.false_alarm.sum())
+        surprises += int((~eps.has_precursor).sum())
     return SimSummary(
         events=counts,
         symbols=len(config.specs),

@@ -8,6 +8,8 @@ Both come from the kind's descriptor (``csx_core.contracts.DESCRIPTORS``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -60,10 +62,32 @@ def conform(kind: str, table: pa.Table) -> pa.Table:
 
 
 def sort_rows(kind: str, table: pa.Table) -> pa.Table:
-    if table.num_rows < 2:
+    if table.num_rows < 2 or _is_sorted(kind, table):
         return table
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in SORT_KEYS[kind]])
     return table.take(order)
+
+
+def _ordered(column: pa.ChunkedArray) -> npt.NDArray[Any]:
+    """A numpy view of ``column`` whose order matches the column's (strings → ranks)."""
+    if pa.types.is_string(column.type):
+        encoded = pc.dictionary_encode(column).combine_chunks()
+        rank = np.argsort(np.argsort(np.asarray(encoded.dictionary.to_pylist(), dtype=object)))
+        return np.asarray(rank[encoded.indices.to_numpy(zero_copy_only=False)], dtype=np.int64)
+    return np.asarray(column.to_numpy())
+
+
+def _is_sorted(kind: str, table: pa.Table) -> bool:
+    """Already in ``SORT_KEYS`` order (as a writer that builds rows in order hands them
+    over): a few comparisons instead of a multi-key sort and a copy of every column."""
+    decided = np.zeros(table.num_rows - 1, dtype=np.bool_)  # pairs ordered by an earlier key
+    for name in SORT_KEYS[kind]:
+        key = _ordered(table.column(name))
+        before, after = key[:-1], key[1:]
+        if bool(np.any(~decided & (after < before))):
+            return False
+        decided |= after > before
+    return True
 
 
 def _numeric(column: pa.ChunkedArray) -> npt.NDArray[np.generic]:
