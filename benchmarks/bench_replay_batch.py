@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from benchmarks.harness import measure, report
+from csx_core.features import FeatureEngine, SnapshotDigest, batches_to_table, drive_tables_batched
 from csx_core.replay import replay_batches, without_shadowed_klines
 
 S = 1_000_000_000
@@ -48,6 +50,30 @@ def _compare(title: str, tables: dict[str, pa.Table], *, repeat: int) -> None:
         reference,
         "events",
     )
+    _output_ceiling(tables, events, batch.rows, repeat=repeat)
+
+
+def _output_ceiling(tables: dict[str, pa.Table], events: int, rows: int, *, repeat: int) -> None:
+    """What the replay's output alone allows: the same snapshot rows (computed once, kept)
+    only digested, and digested then encoded as the wide Parquet table a replay writes. No
+    tick path can replay faster than its output can be hashed."""
+    runs = list(drive_tables_batched(FeatureEngine(), [tables]))
+
+    def digest_only() -> None:
+        digest = SnapshotDigest()
+        for run in runs:
+            digest.update_batch(run)
+
+    def digest_and_parquet() -> None:
+        digest_only()
+        pq.write_table(batches_to_table(runs), pa.BufferOutputStream())
+
+    for name, fn in (("digest", digest_only), ("digest + wide Parquet", digest_and_parquet)):
+        m = measure(name, fn, items=events, repeat=repeat)
+        print(
+            f"  output only ({name} of the {rows:,} rows, {rows / events:.2f} per event): "
+            f"median {m.median_throughput:,.0f} events/s is the ceiling of any tick path"
+        )
 
 
 def sim_default(minutes: int) -> dict[str, pa.Table]:

@@ -65,10 +65,18 @@ def _run_demo(settings: DemoSettings) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _environment(data_dir)
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "CSX_DATA_DIR", "MLFLOW_TRACKING_URI")})
-    days, version = _materialize_all(data_dir, settings)
-    holdout_day = days[-1] + timedelta(days=1)
-    holdout = _simulate_holdout(data_dir, holdout_day, settings)
-    _backtest_holdout(data_dir, holdout, holdout_day, settings.seed + HOLDOUT_SEED_OFFSET, version)
+    holdout_day = _training_days()[-1] + timedelta(days=1)
+    holdout_seed = settings.seed + HOLDOUT_SEED_OFFSET
+    # The held-out day needs no model to be simulated and replayed: a second process does
+    # both while Dagster simulates and trains (those steps keep one core busy, not two).
+    with _in_background(prepare_holdout, data_dir, holdout_day, holdout_seed, settings.symbols) as (
+        holdout_done
+    ):
+        _days, version = _materialize_all(data_dir, settings)
+        stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
+        holdout, seconds = holdout_done()
+        print(f"    simulated and replayed alongside training in {seconds:.1f} s", flush=True)
+    _backtest_holdout(data_dir, holdout, holdout_day, holdout_seed, version)
     stage(
         f"live: fake exchange replays {holdout_day} at {settings.speed}x, runner loads "
         "models:/csx-inplay@champion"
@@ -174,13 +182,12 @@ def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, versio
     from csx_core.ml.evaluate import backtest_package, label_files
     from csx_core.ml.package import load_package
     from csx_core.ml.train import write_report
-    from csx_core.replay import replay_store
 
     stage(f"backtest on the held-out day {day} (seed {seed}, never seen in training)")
     t = time.monotonic()
     features = data_dir / "holdout" / "features"
-    if not feature_files(features):
-        replay_store(events, features)
+    if not feature_files(features):  # prepare_holdout replays it
+        raise SystemExit(f"demo: {features} holds no replayed features")
     package = load_package(data_dir / "training" / "package")
     report = backtest_package(
         package,
@@ -204,20 +211,41 @@ def _require(result: Any, what: str) -> None:
         raise SystemExit(f"demo: the Dagster run for {what} failed; see `csx ui dagster`")
 
 
-def _simulate_holdout(data_dir: Path, day: date, settings: DemoSettings) -> Path:
-    from csx_core.sim import SimConfig, simulate_day
+def _training_days() -> list[date]:
+    from csx_pipelines.partitions import daily
+
+    return [date.fromisoformat(k) for k in daily.get_partition_keys()]
+
+
+def prepare_holdout(data_dir: Path, day: date, seed: int, symbols: int) -> tuple[Path, float]:
+    """Simulate the held-out day with its own seed into ``holdout/events`` and replay it
+    into ``holdout/features`` (each skipped when already there); returns the events
+    directory and the seconds it took. Runs in a process of its own (``_in_background``)."""
+    from csx_core.ml.dataset import feature_files
+    from csx_core.replay import replay_store
+    from csx_core.sim import SimConfig, write_to_store
     from csx_core.store import EventStore
 
-    stage(f"held-out day {day}: simulate with another seed ({settings.seed + HOLDOUT_SEED_OFFSET})")
+    began = time.monotonic()
     root = data_dir / "holdout" / "events"
     store = EventStore(root)
     if day not in store.dates("trade"):
-        config = SimConfig(
-            seed=settings.seed + HOLDOUT_SEED_OFFSET, start=day, days=1, n_symbols=settings.symbols
-        )
-        for kind, table in simulate_day(config, 0).items():
-            store.write(kind, table)
-    return root
+        write_to_store(SimConfig(seed=seed, start=day, days=1, n_symbols=symbols), store)
+    features = data_dir / "holdout" / "features"
+    if not feature_files(features):
+        replay_store(root, features)
+    return root, time.monotonic() - began
+
+
+@contextmanager
+def _in_background(fn: Any, *args: Any) -> Iterator[Any]:
+    """``fn(*args)`` in a spawned process; yields a function that waits for its result
+    (re-raising its error). Leaving the block stops the process if it is still running."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its exit terminates
+        pending = pool.apply_async(fn, args)
+        yield pending.get
 
 
 @contextmanager
