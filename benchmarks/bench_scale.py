@@ -113,8 +113,10 @@ def run(*, quick: bool) -> None:
         f"\n## {symbols} symbols × {sizes} days, ticks {CADENCE_S} s apart, "
         f"horizon {HORIZON_S} s, each size in a fresh process"
     )
-    results = [_run_size(symbols, days) for days in sizes]
-    for r in results:
+    results = []
+    for days in sizes:  # each printed as it is done
+        r = _run_size(symbols, days)
+        results.append(r)
         stages = ", ".join(
             f"{k} {v:.0f} s (peak {r['peak_rss_by_stage_mb'][k]:,} MB)"
             for k, v in r["walls_s"].items()
@@ -123,7 +125,8 @@ def run(*, quick: bool) -> None:
             f"  {r['symbols']} × {r['days']} d: {r['events']:,} events, "
             f"{r['feature_rows']:,} feature rows, {r['training_rows']:,} training rows "
             f"(stride {r['stride_s']} s); wall {r['wall_s']:.0f} s ({stages}); "
-            f"peak RSS {r['peak_rss_mb']:,} MB; ROC-AUC {r['roc_auc']:.3f}"
+            f"peak RSS {r['peak_rss_mb']:,} MB; ROC-AUC {r['roc_auc']:.3f}",
+            flush=True,
         )
     first, last = results[0], results[-1]
     ratio = last["peak_rss_mb"] / first["peak_rss_mb"]

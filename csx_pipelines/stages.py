@@ -204,10 +204,11 @@ TRAINING_MEMORY_MB = 3072
 """The training sample's memory budget: longer replays are sampled with a longer stride
 instead of growing the training set. It leaves room, within the 6 GB the 300-symbol
 benchmark is held to, for the replay's own peak (~2 GB at 300 symbols)."""
-ROW_COPIES = 3
-"""A sampled row's peak cost in its float64 width: the labelled sample with its sorted
-copy, then the dataset's table with its feature matrix (measured on the 300-symbol
-benchmark: ~3.05 KB per row of 130 columns over the replay's peak)."""
+ROW_COPIES = 5
+"""A sampled row's peak cost in copies of its float64 width: the labelled sample with its
+sorted copy, then the dataset's filtered table, its feature matrix and LightGBM's bins
+(measured by ``benchmarks/bench_scale.py``, 100 symbols x 8 days: 4.4 GB over the replay's
+peak for 1.14 M rows of 100 columns, 4.8 copies)."""
 STRIDE_KEY = b"csx.stride_s"
 
 
@@ -233,7 +234,8 @@ def label_table(
     require_book(data_dir / "events", config.labels.assumed_spread_bps)
     files = feature_files(data_dir / FEATURES_DIR)
     max_rows = max_training_rows(files) if max_rows is None else max_rows
-    stride = budget_stride(files, tick_stride(stride_s, config.labels.tick_s), max_rows)
+    tick_s = config.labels.tick_s
+    stride = budget_stride(files, tick_stride(stride_s, tick_s), max_rows, tick_s=tick_s)
     table = labelled_sample(files, config.cost, config.labels, stride_s=stride)
     metadata = {**(table.schema.metadata or {}), STRIDE_KEY: str(stride).encode()}
     return table.replace_schema_metadata(metadata)

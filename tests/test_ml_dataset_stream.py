@@ -85,3 +85,18 @@ def test_the_memory_budget_lengthens_the_stride_by_whole_factors(tmp_path: Path)
     assert sample.num_rows <= rows // 30
     with pytest.raises(ValueError, match="max_rows"):
         budget_stride(files, 10, 0)
+
+
+def test_the_budget_counts_the_rows_a_coarse_cadence_samples(tmp_path: Path) -> None:
+    """At a tick every 60 s a stride of 60 s keeps every row: the budget must count them
+    all (counting one row in 60 let a month of 300 symbols through uncapped)."""
+    from csx_core.ml.dataset import budget_stride
+
+    files, everything = day_files(tmp_path, 600, seed=1)
+    rows = everything.num_rows
+    assert budget_stride(files, 60, rows, tick_s=60) == 60
+    quarter = -(-rows // 4)
+    assert budget_stride(files, 60, quarter, tick_s=60) == 240
+    assert budget_stride(files, 120, quarter, tick_s=60) == 240
+    with pytest.raises(ValueError, match="multiple of tick_s"):
+        budget_stride(files, 90, rows, tick_s=60)

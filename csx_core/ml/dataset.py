@@ -26,16 +26,21 @@ from csx_core.ml.labels import LABEL_COLUMNS, LabelConfig, label_features
 KEY_COLUMNS = ("symbol", "ts")
 
 
-def budget_stride(files: Sequence[Path], stride_s: int, max_rows: int | None) -> int:
-    """``stride_s``, lengthened by a whole factor until the sample (one tick in the stride
-    of every row the files hold, counted from their Parquet footers) fits ``max_rows``: the
-    training set's memory budget, whatever the number of days or symbols."""
+def budget_stride(
+    files: Sequence[Path], stride_s: int, max_rows: int | None, *, tick_s: int = 1
+) -> int:
+    """``stride_s`` (a multiple of the files' tick cadence ``tick_s``), lengthened by a
+    whole factor until the sample fits ``max_rows``: the training set's memory budget,
+    whatever the number of days or symbols. The sample keeps one tick in ``stride_s /
+    tick_s`` of the rows the files hold (counted from their Parquet footers)."""
     if max_rows is None:
         return stride_s
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    if tick_s < 1 or stride_s % tick_s:
+        raise ValueError(f"stride_s ({stride_s}) must be a multiple of tick_s ({tick_s})")
     total = sum(int(pq.ParquetFile(f).metadata.num_rows) for f in files)
-    return stride_s * max(1, -(-total // (stride_s * max_rows)))
+    return stride_s * max(1, -(-total * tick_s // (stride_s * max_rows)))
 
 
 def labelled_sample(
