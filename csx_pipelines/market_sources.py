@@ -20,12 +20,14 @@ def load_market_day(
 ) -> dict[str, int]:
     """Make ``day`` present in ``store``; return its row count per event kind."""
     if source == "simulator":
-        from csx_core.sim import SimConfig, simulate_day
+        from csx_core.sim import SimConfig
+        from csx_core.sim.market import simulate_day_blocks
 
         index = (day - first_day).days
         config = SimConfig(seed=seed, start=first_day, days=index + 1, n_symbols=symbols)
-        for kind, table in simulate_day(config, index).items():
-            store.write(kind, table)
+        for tables in simulate_day_blocks(config, index):  # a block of symbols at a time
+            for kind, table in tables.items():
+                store.write(kind, table)
     elif source == "archive":
         from csx_core.archive import import_archives
 

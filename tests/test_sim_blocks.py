@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pytest
 
 from csx_core.sim import SimConfig, episodes, simulate, simulate_day, write_to_store
-from csx_core.sim.market import simulate_blocks
+from csx_core.sim.market import simulate_blocks, simulate_day_blocks
 from csx_core.sim.path import BLOCK_SYMBOLS, blocks, day_path
 from csx_core.store import EventStore
 
@@ -56,6 +56,8 @@ def test_the_merged_day_is_the_blocks_together_and_days_stay_independent(day1: d
         )
         ts = table["ts_event"].to_numpy()
         assert bool(np.all(np.diff(ts) >= 0)), kind
+    alone = list(simulate_day_blocks(TWO_BLOCKS, 1))  # the day drawn on its own
+    assert all(a[k].equals(b[k]) for a, b in zip(alone, by_block, strict=True) for k in a)
     in_sequence = dict(simulate(TWO_BLOCKS))[date(2026, 2, 2)]
     assert all(in_sequence[k].equals(day1[k]) for k in day1)
 

@@ -86,14 +86,15 @@ def _day_start_ms(config: SimConfig, day: int) -> int:
 
 def simulate_day(config: SimConfig, day: int) -> dict[str, pa.Table]:
     """Every event kind of simulated day ``day`` (0-based from ``config.start``)."""
+    return _merged(list(simulate_day_blocks(config, day)))
+
+
+def simulate_day_blocks(config: SimConfig, day: int) -> Iterator[dict[str, pa.Table]]:
+    """``simulate_day``'s tables one symbol block at a time (memory holds one block)."""
     _check_day(config, day)
-    parts = [
-        _tables(
-            config, day, block, day_path(config, day, block), start_log_prices(config, day, block)
-        )
-        for block in range(len(blocks(config)))
-    ]
-    return _merged(parts)
+    for block in range(len(blocks(config))):
+        path = day_path(config, day, block)
+        yield _tables(config, day, block, path, start_log_prices(config, day, block))
 
 
 def simulate(config: SimConfig) -> Iterator[tuple[date, dict[str, pa.Table]]]:
