@@ -406,8 +406,7 @@ class EventStore:
             for kind in present:
                 path = self.partition_path(kind, day)
                 if kind not in readers or readers[kind].partition != path:
-                    manifest = self._manifest_at(kind, path, self._span(kind))
-                    readers[kind] = PartitionWindows(kind, path, manifest, hashes)
+                    readers[kind] = self._partition_windows(kind, path, hashes)
             midnight = (day - EPOCH).days * NS_PER_DAY
             for lo in range(midnight, midnight + NS_PER_DAY, width):
                 batch = {}
@@ -417,6 +416,19 @@ class EventStore:
                         table = table.filter(pc.is_in(table.column("symbol"), wanted_symbols))
                     batch[kind] = table
                 yield batch
+
+    def _partition_windows(
+        self, kind: str, partition: Path, hashes: HashCache | None
+    ) -> PartitionWindows:
+        manifest = self._manifest_at(kind, partition, self._span(kind))
+        try:
+            return PartitionWindows(kind, partition, manifest, hashes)
+        except StoreCorruption:
+            # as in ``_read_days``: a concurrent writer may have just rewritten it
+            latest = self._manifest_at(kind, partition, self._span(kind))
+            if latest == manifest:
+                raise
+            return PartitionWindows(kind, partition, latest, hashes)
 
     def _days_of(
         self, kinds: Sequence[str], start: date | None, end: date | None
