@@ -198,8 +198,8 @@ def store_batches(
     symbols: Sequence[str] | None = None,
     window_s: int = REPLAY_WINDOW_S,
 ) -> Iterator[dict[str, pa.Table]]:
-    """The event store at ``root`` as time-ordered batches, one per ``window_s`` of each
-    UTC day with rows (every kind of that window), shadowed klines dropped."""
+    """The event store at ``root`` as time-ordered batches, one per ``window_s`` of a UTC
+    day that has rows in it (every kind of that window), shadowed klines dropped."""
     from csx_core.store import KIND_ORDER, EventStore
 
     shadow = ShadowTables()
@@ -207,7 +207,8 @@ def store_batches(
         KIND_ORDER, start=start, end=end, symbols=symbols, window_s=window_s
     )
     for batch in ahead(windows):  # the next window is decoded while this one is replayed
-        yield shadow.apply(batch)
+        if any(table.num_rows for table in batch.values()):
+            yield shadow.apply(batch)
 
 
 def replay_store(

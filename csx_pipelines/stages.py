@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -106,6 +107,13 @@ def feature_health(features_dir: Path, events: Path | None = None) -> FeatureHea
     return measure_feature_health(feature_files(features_dir), has_book=has_book)
 
 
+def _first_ts(batch: dict[str, pa.Table]) -> int:
+    """The earliest event time of a batch that has rows."""
+    import pyarrow.compute as pc
+
+    return min(int(pc.min(t.column("ts_event")).as_py()) for t in batch.values() if t.num_rows)
+
+
 def replay_twice(data_dir: Path) -> tuple[str, str]:
     """Digests of two independent replays of the same slice (the first
     ``DETERMINISM_SPAN_S`` of the first stored day, a few symbols): a replay's cost grows
@@ -116,24 +124,31 @@ def replay_twice(data_dir: Path) -> tuple[str, str]:
     from csx_core.store import EventStore
 
     store = EventStore(data_dir / "events")
-    kind = store.kinds()[0]  # trades, or the bars of a bar-only store
-    days = store.dates(kind)
+    day = store.dates(store.kinds()[0])[0]  # trades, or the bars of a bar-only store
     engine = replayed_engine(data_dir)
-    batch = next(store_batches(data_dir / "events", start=days[0], end=days[0]))
-    symbols = sorted(set(batch[kind].column("symbol").to_pylist()))[:DETERMINISM_SYMBOLS]
-    first = min(int(pc.min(t.column("ts_event")).as_py()) for t in batch.values() if t.num_rows)
+    windows = store_batches(data_dir / "events", start=day, end=day)
+    head = next(windows)
+    symbols = sorted({s for t in head.values() for s in t.column("symbol").to_pylist()})
+    wanted = pa.array(symbols[:DETERMINISM_SYMBOLS])
+    first = _first_ts(head)
     span_s = max(DETERMINISM_SPAN_S, 8 * engine.cadence_s)  # a few ticks at a bar cadence
     limit = first + span_s * 1_000_000_000
-    sliced = {
-        kind: table.filter(
-            pc.and_(
-                pc.is_in(table.column("symbol"), pa.array(symbols)),
-                pc.less(table.column("ts_event"), limit),
-            )
+    sliced = []
+    for batch in itertools.chain([head], windows):  # the windows the span reaches
+        if _first_ts(batch) >= limit:
+            break
+        sliced.append(
+            {
+                kind: table.filter(
+                    pc.and_(
+                        pc.is_in(table.column("symbol"), wanted),
+                        pc.less(table.column("ts_event"), limit),
+                    )
+                )
+                for kind, table in batch.items()
+            }
         )
-        for kind, table in batch.items()
-    }
-    digests = [replay_batches([sliced], config=engine).digest for _ in range(2)]
+    digests = [replay_batches(sliced, config=engine).digest for _ in range(2)]
     return digests[0], digests[1]
 
 
