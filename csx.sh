@@ -17,7 +17,9 @@ ensure_env() {
         .tools/bin/python -m pip install --quiet "uv==$UV_VERSION"
     fi
     echo "==> syncing .venv from uv.lock"
-    .tools/bin/uv sync --frozen --quiet
+    # --compile-bytecode writes the .pyc files once: with PYTHONDONTWRITEBYTECODE set, every
+    # process would compile its imports again (import dagster, mlflow, lightgbm: 9.2 s; 3.9 s).
+    .tools/bin/uv sync --frozen --quiet --compile-bytecode
 }
 
 lint_and_types() {

@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from benchmarks.harness import measure, report
-from csx_core.features import FeatureEngine, SnapshotDigest, batches_to_table, drive_tables_batched
+from csx_core.features import (
+    WIDE_DICTIONARY_COLUMNS,
+    FeatureEngine,
+    SnapshotDigest,
+    batches_to_table,
+    drive_tables_batched,
+)
 from csx_core.replay import replay_batches, without_shadowed_klines
 
 S = 1_000_000_000
@@ -66,7 +72,8 @@ def _output_ceiling(tables: dict[str, pa.Table], events: int, rows: int, *, repe
 
     def digest_and_parquet() -> None:
         digest_only()
-        pq.write_table(batches_to_table(runs), pa.BufferOutputStream())
+        table = batches_to_table(runs)
+        pq.write_table(table, pa.BufferOutputStream(), use_dictionary=WIDE_DICTIONARY_COLUMNS)
 
     for name, fn in (("digest", digest_only), ("digest + wide Parquet", digest_and_parquet)):
         m = measure(name, fn, items=events, repeat=repeat)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from csx_core.ahead import ahead
 from csx_core.features import (
     FEATURE_VERSION,
+    WIDE_DICTIONARY_COLUMNS,
     WIDE_SCHEMA,
     EngineConfig,
     FeatureEngine,
@@ -90,7 +91,9 @@ class _DayWriter:
             final = self.out / f"date={self.day.isoformat()}" / "features.parquet"
             final.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = final.with_name(f".features.parquet.{os.getpid()}.tmp")
-            self.writer = pq.ParquetWriter(self.tmp, WIDE_SCHEMA)
+            self.writer = pq.ParquetWriter(
+                self.tmp, WIDE_SCHEMA, use_dictionary=WIDE_DICTIONARY_COLUMNS
+            )
         self.writer.write_table(batches_to_table(self.batches))
         self.batches, self.rows = [], 0
 

@@ -16,6 +16,7 @@ from csx_core.features.names import (
     WINDOWS_S,
 )
 from csx_core.features.table import (
+    WIDE_DICTIONARY_COLUMNS,
     WIDE_SCHEMA,
     SnapshotDigest,
     batches_to_table,
@@ -31,6 +32,7 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_VERSION",
     "PRICE_COLUMNS",
+    "WIDE_DICTIONARY_COLUMNS",
     "WIDE_SCHEMA",
     "WINDOWS_S",
     "EngineConfig",
