@@ -87,3 +87,34 @@ def test_duplicates_are_counted_when_present() -> None:
 
     table = pa.table({"symbol": ["A", "A", "B"], "trade_id": [1, 1, 1]})
     assert table.num_rows - _distinct(table, ("symbol", "trade_id")) == 1
+
+
+def book(i: int, ts: int, symbol: str) -> BookTop:
+    return BookTop(
+        symbol=symbol,
+        ts_event=ts,
+        ts_recv=ts,
+        update_id=i,
+        bid_price=99.9,
+        bid_qty=1,
+        ask_price=100.1,
+        ask_qty=1,
+    )
+
+
+def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None:
+    # Each kind encodes its symbols in its own order (ETH first among book tops, BTC first
+    # among trades): the silence is judged per symbol name across both kinds.
+    store.write_events([trade(1, T0, "BTCUSDT"), trade(2, T0 + 100 * S, "BTCUSDT")])
+    store.write_events([trade(3, T0 + 1 * S, "ETHUSDT"), trade(4, T0 + 150 * S, "ETHUSDT")])
+    store.write_events([book(1, T0 + 0 * S, "ETHUSDT"), book(2, T0 + 50 * S, "BTCUSDT")])
+    store.write_events([book(3, T0 + 75 * S, "ETHUSDT")])
+    q = measure_market_day(store, DAY, gap_s=60)
+    # BTC: 0 (trade), 50 (book), 100 (trade): no silence over 60 s.
+    # ETH: 0 (book), 1 (trade), 75 (book), 150 (trade): 74 s and 75 s silences.
+    assert q.gaps == [
+        ("ETHUSDT", T0 + 1 * S, T0 + 75 * S),
+        ("ETHUSDT", T0 + 75 * S, T0 + 150 * S),
+    ]
+    assert q.symbols == 2
+    assert q.monotone and q.duplicate_free

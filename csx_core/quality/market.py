@@ -50,7 +50,7 @@ def measure_market_day(store: EventStore, day: date, *, gap_s: float = 60.0) -> 
     problems: list[str] = []
     out_of_order: dict[str, int] = {}
     duplicates: dict[str, int] = {}
-    activity: list[pa.Table] = []
+    activity: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # names, codes, ts_event
     symbols: set[str] = set()
     for kind in store.kinds():
         if day not in store.dates(kind):
@@ -61,14 +61,26 @@ def measure_market_day(store: EventStore, day: date, *, gap_s: float = 60.0) -> 
             problems.append(str(exc))
             continue
         rows[kind] = table.num_rows
-        symbols.update(pc.unique(table.column("symbol")).to_pylist())
+        table, names = _symbols_as_codes(table)
+        symbols.update(names)
         duplicates[kind] = table.num_rows - _distinct(table, DEDUP_KEYS[kind])
         if kind in ID_COLUMNS:
             out_of_order[kind] = _id_inversions(table, ID_COLUMNS[kind])
         if kind in ACTIVITY_KINDS:
-            activity.append(table.select(["symbol", "ts_event"]))
-    gaps = _gaps(pa.concat_tables(activity), day, gap_s) if activity else []
+            codes = table.column("symbol").to_numpy()
+            activity.append((names, codes, table.column("ts_event").to_numpy()))
+    gaps = _gaps(activity, gap_s) if activity else []
     return MarketDayQuality(day, rows, len(symbols), problems, out_of_order, duplicates, gaps)
+
+
+def _symbols_as_codes(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+    """The table with its symbol column as int32 codes into the returned names. Sorting and
+    grouping on strings took most of a day's measurement (2.5 of 5.3 s on a 20-symbol day);
+    integer codes group the same rows."""
+    encoded = pc.dictionary_encode(table.column("symbol").combine_chunks())
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    codes = encoded.indices.cast(pa.int32())
+    return table.set_column(table.schema.get_field_index("symbol"), "symbol", codes), names
 
 
 def _distinct(table: pa.Table, keys: tuple[str, ...]) -> int:
@@ -77,21 +89,30 @@ def _distinct(table: pa.Table, keys: tuple[str, ...]) -> int:
 
 def _id_inversions(table: pa.Table, id_column: str) -> int:
     """Rows whose exchange id is lower than an earlier (by event time) id of its symbol."""
-    order = pc.sort_indices(
-        table, [("symbol", "ascending"), ("ts_event", "ascending"), (id_column, "ascending")]
-    )
-    ordered = table.take(order)
-    symbol = ordered.column("symbol").to_numpy(zero_copy_only=False)
-    ids = ordered.column(id_column).to_numpy()
+    symbol = table.column("symbol").to_numpy()
+    ts = table.column("ts_event").to_numpy()
+    ids = table.column(id_column).to_numpy()
+    order = np.lexsort((ids, ts, symbol))  # the last key sorts first
+    symbol, ids = symbol[order], ids[order]
     same = symbol[1:] == symbol[:-1]
     return int(np.count_nonzero(same & (ids[1:] < ids[:-1])))
 
 
-def _gaps(table: pa.Table, day: date, gap_s: float) -> list[tuple[str, int, int]]:
-    order = pc.sort_indices(table, [("symbol", "ascending"), ("ts_event", "ascending")])
-    ordered = table.take(order)
-    symbol = ordered.column("symbol").to_numpy(zero_copy_only=False)
-    ts = ordered.column("ts_event").to_numpy()
+def _gaps(
+    activity: list[tuple[np.ndarray, np.ndarray, np.ndarray]], gap_s: float
+) -> list[tuple[str, int, int]]:
+    """Silences over ``gap_s`` per symbol across every activity kind. Each kind has codes of
+    its own: they are mapped onto one sorted list of names first."""
+    unique = np.unique(np.concatenate([names for names, _, _ in activity]).astype(str))
+    codes = np.concatenate(
+        [
+            np.searchsorted(unique, names.astype(str))[kind_codes]
+            for names, kind_codes, _ in activity
+        ]
+    )
+    ts = np.concatenate([t for _, _, t in activity])
+    order = np.lexsort((ts, codes))
+    codes, ts = codes[order], ts[order]
     limit = int(gap_s * NS_PER_S)
-    found = np.flatnonzero((symbol[1:] == symbol[:-1]) & (np.diff(ts) > limit))
-    return [(str(symbol[i]), int(ts[i]), int(ts[i + 1])) for i in found]
+    found = np.flatnonzero((codes[1:] == codes[:-1]) & (np.diff(ts) > limit))
+    return [(str(unique[codes[i]]), int(ts[i]), int(ts[i + 1])) for i in found]

@@ -1,12 +1,13 @@
 """market_data: one UTC day of market events in the store, from the simulator, the
 recorder's output or imported archives."""
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Literal
 
 import dagster as dg
 
-from csx_core.quality import MarketDayQuality, measure_market_day
+from csx_core.quality import measure_market_day
 from csx_pipelines.partitions import daily
 from csx_pipelines.resources import LakeResource
 
@@ -53,46 +54,52 @@ def market_events(
     )
 
 
-def _quality(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> MarketDayQuality:
-    # Checks are unpartitioned (partitioned checks are a Dagster preview) but run inside the
-    # partitioned run, where the partition key is still the day being materialized.
-    return measure_market_day(lake.events(), date.fromisoformat(context.partition_key))
-
-
-@dg.asset_check(asset=market_events, blocking=True)
-def market_events_schema(
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "market_events_schema",
+            asset=market_events,
+            blocking=True,
+            description="Every file of the day verifies against its manifest and the contract"
+            " schema.",
+        ),
+        dg.AssetCheckSpec(
+            "market_events_monotone_and_unique",
+            asset=market_events,
+            blocking=True,
+            description="Exchange ids grow with event time per symbol, and no exchange id repeats.",
+        ),
+        dg.AssetCheckSpec(
+            "market_events_gaps",
+            asset=market_events,
+            description="Silences over a minute per symbol are reported (a warning: quiet"
+            " symbols exist).",
+        ),
+    ]
+)
+def market_events_quality(
     context: dg.AssetCheckExecutionContext, lake: LakeResource
-) -> dg.AssetCheckResult:
-    """Every file of the day verifies against its manifest and the contract schema."""
-    q = _quality(context, lake)
-    return dg.AssetCheckResult(
+) -> Iterator[dg.AssetCheckResult]:
+    """The three checks of a market day from one read of it (each read the whole day alone,
+    three times per partition). Checks are unpartitioned (partitioned checks are a Dagster
+    preview) but run inside the partitioned run, where the partition key is still the day
+    being materialized."""
+    q = measure_market_day(lake.events(), date.fromisoformat(context.partition_key))
+    yield dg.AssetCheckResult(
+        check_name="market_events_schema",
         passed=q.schema_ok,
         metadata={"rows": dg.MetadataValue.json(q.rows), "problems": "\n".join(q.schema_problems)},
     )
-
-
-@dg.asset_check(asset=market_events, blocking=True)
-def market_events_monotone_and_unique(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource
-) -> dg.AssetCheckResult:
-    """Exchange ids grow with event time per symbol, and no exchange id repeats."""
-    q = _quality(context, lake)
-    return dg.AssetCheckResult(
+    yield dg.AssetCheckResult(
+        check_name="market_events_monotone_and_unique",
         passed=q.monotone and q.duplicate_free,
         metadata={
             "out_of_order": dg.MetadataValue.json(q.out_of_order),
             "duplicates": dg.MetadataValue.json(q.duplicates),
         },
     )
-
-
-@dg.asset_check(asset=market_events)
-def market_events_gaps(
-    context: dg.AssetCheckExecutionContext, lake: LakeResource
-) -> dg.AssetCheckResult:
-    """Silences over a minute per symbol are reported (a warning: quiet symbols exist)."""
-    q = _quality(context, lake)
-    return dg.AssetCheckResult(
+    yield dg.AssetCheckResult(
+        check_name="market_events_gaps",
         passed=not q.gaps,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
