@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,7 +60,11 @@ class ReplayResult:
 
 
 class _DayWriter:
-    """Wide rows into one Parquet file per UTC day of tick time, each written atomically."""
+    """Wide rows into one Parquet file per UTC day of tick time, each written atomically.
+
+    Each flushed table is encoded in a thread of its own while the engine computes the next
+    ticks (Parquet encoding releases the GIL: it was a quarter of a day's replay on one
+    core). One table at a time, in order: the files are byte for byte the same."""
 
     def __init__(self, out: Path, flush_rows: int) -> None:
         self.out, self.flush_rows = out, flush_rows
@@ -69,6 +74,8 @@ class _DayWriter:
         self.writer: pq.ParquetWriter | None = None
         self.tmp: Path | None = None
         self.files: list[str] = []
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csx-parquet")
+        self._pending: Future[None] | None = None
 
     def add(self, batch: TickBatch) -> None:
         days = batch.ts // NS_PER_DAY
@@ -94,11 +101,24 @@ class _DayWriter:
             self.writer = pq.ParquetWriter(
                 self.tmp, WIDE_SCHEMA, use_dictionary=WIDE_DICTIONARY_COLUMNS
             )
-        self.writer.write_table(batches_to_table(self.batches))
+        table = batches_to_table(self.batches)
         self.batches, self.rows = [], 0
+        self._wait()
+        self._pending = self._encoder.submit(self.writer.write_table, table)
+
+    def _wait(self) -> None:
+        """Until the table being encoded is written (its error, if any, raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def shutdown(self) -> None:
+        """Stop the encoder thread (after its table, if one is being written)."""
+        self._encoder.shutdown(wait=True)
 
     def close(self) -> None:
         self._flush()
+        self._wait()
         if self.writer is not None and self.tmp is not None:
             self.writer.close()
             final = self.tmp.with_name("features.parquet")
@@ -156,12 +176,16 @@ def replay_batches(
         if per_tick
         else drive_tables_batched(engine, counted)
     )
-    for run in runs:
-        digest.update_batch(run)
+    try:
+        for run in runs:
+            digest.update_batch(run)
+            if writer is not None:
+                writer.add(run)
         if writer is not None:
-            writer.add(run)
-    if writer is not None:
-        writer.close()
+            writer.close()
+    finally:
+        if writer is not None:
+            writer.shutdown()
     result = ReplayResult(
         digest=digest.hexdigest(),
         ticks=digest.ticks,

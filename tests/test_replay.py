@@ -88,6 +88,49 @@ def test_replay_writes_the_wide_table_and_its_digest(tmp_path: Path) -> None:
     assert summary["config"]["cadence_s"] == 1
 
 
+def test_small_flushes_write_the_same_files_as_one(tmp_path: Path) -> None:
+    from tests.test_replay_batch import same_tables
+
+    # Each flush is encoded in the writer's thread while the next ticks are computed.
+    events = tables_of(market(DAY0 - 450, 900))
+    one = replay_batches([events], out=tmp_path / "one")
+    many = replay_batches([events], out=tmp_path / "many", flush_rows=7)
+    assert (
+        one.files
+        == many.files
+        == (
+            "date=2025-12-31/features.parquet",
+            "date=2026-01-01/features.parquet",
+        )
+    )
+    for name in one.files:
+        whole, parts = (
+            pq.ParquetFile(tmp_path / "one" / name),
+            pq.ParquetFile(tmp_path / "many" / name),
+        )
+        assert parts.metadata.num_row_groups > whole.metadata.num_row_groups
+        assert same_tables(parts.read(), whole.read())
+
+
+def test_a_failed_parquet_write_is_raised_and_leaves_no_day_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = 0
+
+    def fail_second(self: pq.ParquetWriter, table: pa.Table, **kw: object) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        replay_batches([tables_of(market(DAY0, 900))], out=tmp_path, flush_rows=20)
+    assert writes == 2  # the error stopped the replay at the next flush
+    assert not list(tmp_path.rglob("features.parquet"))
+    assert not (tmp_path / "replay.json").exists()
+
+
 def test_same_events_same_digest_whatever_the_batches() -> None:
     events = market(DAY0, 200)
     whole = replay_batches([tables_of(events)])

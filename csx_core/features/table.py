@@ -62,22 +62,37 @@ cost most of the write: 250k rows of 88 columns encode in 1.00 s with every colu
 
 
 def _wide(
-    symbols: list[str],
+    symbols: list[str] | pa.Array,
     ts: np.ndarray,
     warm: np.ndarray,
     gap: np.ndarray,
     px: np.ndarray,
     v: np.ndarray,
 ) -> pa.Table:
+    """The wide table; ``px`` and ``v`` column-major, (columns, rows): each column is then
+    handed to Arrow without a copy."""
     columns: list[pa.Array] = [
         pa.array(symbols, pa.string()),
         pa.array(ts),
         pa.array(warm),
         pa.array(gap),
     ]
-    columns += [pa.array(px[:, k]) for k in range(px.shape[1])]
-    columns += [pa.array(v[:, k]) for k in range(v.shape[1])]
+    columns += [pa.array(column) for column in px]
+    columns += [pa.array(column) for column in v]
     return pa.Table.from_arrays(columns, schema=WIDE_SCHEMA)
+
+
+def _column_major(blocks: Sequence[np.ndarray], width: int) -> np.ndarray:
+    """Row blocks (..., width) stacked and transposed to (width, rows). One block at a time
+    stays in cache: 0.08 s for 250k x 88, where transposing the stacked rows took 0.5 s and
+    slicing each column out of them 0.9 s."""
+    sizes = [b.size // width for b in blocks]
+    out = np.empty((width, sum(sizes)))
+    at = 0
+    for block, size in zip(blocks, sizes, strict=True):
+        out[:, at : at + size] = block.reshape(size, width).T
+        at += size
+    return out
 
 
 def frames_to_table(frames: Sequence[TickFrame]) -> pa.Table:
@@ -90,8 +105,8 @@ def frames_to_table(frames: Sequence[TickFrame]) -> pa.Table:
         np.concatenate([np.full(len(f), f.ts, np.int64) for f in frames]),
         np.concatenate([f.warm for f in frames]),
         np.concatenate([f.gap for f in frames]),
-        np.concatenate([f.prices for f in frames]),
-        np.concatenate([f.values for f in frames]),
+        _column_major([f.prices for f in frames], len(PRICE_COLUMNS)),
+        _column_major([f.values for f in frames], len(FEATURE_NAMES)),
     )
 
 
@@ -101,13 +116,26 @@ def batches_to_table(batches: Sequence[TickBatch]) -> pa.Table:
     if not batches:
         return WIDE_SCHEMA.empty_table()
     return _wide(
-        [s for b in batches for _ in range(len(b)) for s in b.symbols],
+        _symbol_column(batches),
         np.concatenate([np.repeat(b.ts, len(b.symbols)) for b in batches]),
         np.concatenate([b.warm.reshape(-1) for b in batches]),
         np.concatenate([b.gap.reshape(-1) for b in batches]),
-        np.concatenate([b.prices.reshape(-1, len(PRICE_COLUMNS)) for b in batches]),
-        np.concatenate([b.values.reshape(-1, len(FEATURE_NAMES)) for b in batches]),
+        _column_major([b.prices for b in batches], len(PRICE_COLUMNS)),
+        _column_major([b.values for b in batches], len(FEATURE_NAMES)),
     )
+
+
+def _symbol_column(batches: Sequence[TickBatch]) -> pa.Array:
+    """Every row's symbol, built by Arrow from the batches' few names (a Python list of one
+    string per row took 1.8 s of a 1.7 M-row day)."""
+    code: dict[str, int] = {}
+    for b in batches:
+        for s in b.symbols:
+            code.setdefault(s, len(code))
+    indices = np.concatenate(
+        [np.tile(np.array([code[s] for s in b.symbols], np.int32), len(b)) for b in batches]
+    )
+    return pa.array(list(code), pa.string()).take(pa.array(indices))
 
 
 def frames_of_table(table: pa.Table) -> Iterator[TickFrame]:
