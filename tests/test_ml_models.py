@@ -86,6 +86,30 @@ def test_top_k_per_group_and_ece_bins() -> None:
     assert m.ece(~y, p, n_bins=2) == pytest.approx(0.8)
 
 
+def test_ranks_in_group_give_every_top_k() -> None:
+    rng = np.random.default_rng(3)
+    group = np.sort(rng.integers(0, 30, 600))
+    score = np.round(rng.random(600), 2)  # ties: broken by row order
+    rank = m.rank_in_group(group, score)
+    for k in (1, 2, 5, 40):
+        top = m.top_k_per_group(group, score, k)
+        assert np.array_equal(rank < k, top)
+        for g in np.unique(group):
+            rows = np.flatnonzero(group == g)
+            best = rows[np.lexsort((rows, -score[rows]))][:k]
+            assert set(np.flatnonzero(top & (group == g))) == set(best)
+
+
+def test_level_sums_are_exact_for_bootstrap_counts() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.random(5000) < 0.2
+    ss = m.SortedScores(y, np.round(rng.random(5000), 3))
+    ws = ss.weights(rng.integers(0, 40, 5000).astype(np.float64))
+    pos, cnt = ss.level_sums(ws)
+    assert np.array_equal(pos, np.add.reduceat(ws * ss.y, ss.starts))
+    assert np.array_equal(cnt, np.add.reduceat(ws, ss.starts))
+
+
 @pytest.mark.parametrize(
     ("name", "value", "code"),
     [

@@ -314,9 +314,10 @@ class _Prepared:
         self.n_blocks = n_blocks
         self.decision_tick = (uniq - uniq[0]) % data.horizon_ns == 0 if len(uniq) else uniq
 
-    def precision(self, p: FloatArray, k: int) -> FloatArray:
-        top = m.top_k_per_group(self.tick, p, k)
-        return m.per_group_mean(self.tick, self.data.y.astype(np.float64), top)
+    def precision(self, rank: IntArray, k: int) -> FloatArray:
+        """Per tick, the hit rate of its top ``k`` (``rank``: ``m.rank_in_group`` of the
+        scores over ticks)."""
+        return m.per_group_mean(self.tick, self.data.y.astype(np.float64), rank < k)
 
     def ranking_metrics(
         self, ss: m.SortedScores, row_w: FloatArray, tick_w: FloatArray, prec: FloatArray
@@ -324,11 +325,12 @@ class _Prepared:
         """Ranking metrics with rows weighted by ``row_w`` and ticks by ``tick_w`` (a
         bootstrap replicate is a weighting: how often each block was drawn)."""
         ws = ss.weights(row_w)
+        levels = ss.level_sums(ws)
         base = float(np.sum(ws * ss.y) / ws.sum()) if ws.sum() else float("nan")
         precision = float(np.average(prec, weights=tick_w)) if tick_w.sum() else float("nan")
         return {
-            "roc_auc": ss.roc_auc(ws),
-            "pr_auc": ss.average_precision(ws),
+            "roc_auc": ss.roc_auc(ws, levels),
+            "pr_auc": ss.average_precision(ws, levels),
             "brier": ss.brier(ws),
             "ece": ss.ece(ws, self.config.n_bins),
             "precision_at_k": precision,
@@ -358,10 +360,9 @@ def evaluate(
     prep = _Prepared(data, config)
     preds = {"model": model, "baseline": baseline, "random": random_picks(data, config.seed)}
     ranked = ("model", "baseline")
-    trades = {
-        n: _Trades(prep, p, m.top_k_per_group(prep.tick, p.p, config.k)) for n, p in preds.items()
-    }
-    prec = {n: prep.precision(p.p, config.k) for n, p in preds.items()}
+    ranks = {n: m.rank_in_group(prep.tick, p.p) for n, p in preds.items()}
+    trades = {n: _Trades(prep, p, ranks[n] < config.k) for n, p in preds.items()}
+    prec = {n: prep.precision(ranks[n], config.k) for n in preds}
     sorted_scores = {n: m.SortedScores(data.y, preds[n].p) for n in ranked}
     row_ones = np.ones(len(data.ts))
     tick_ones = np.ones(prep.n_ticks)
@@ -422,7 +423,7 @@ def evaluate(
         intervals=intervals,
         edge_tables={n: _edge_table(prep, preds[n], config) for n in ranked},
         policy=dict(data.policy),
-        curves=_curves(prep, preds, trades, config),
+        curves=_curves(prep, preds, trades, ranks, config),
         data=data_label,
     )
 
@@ -448,13 +449,14 @@ def _curves(
     prep: _Prepared,
     preds: dict[str, Prediction],
     trades: dict[str, _Trades],
+    ranks: dict[str, IntArray],
     config: BacktestConfig,
 ) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = {}
     for name, pred in preds.items():
         curve: dict[str, list[float]] = {
             "precision_at_k": [
-                float(prep.precision(pred.p, k).mean()) for k in range(1, config.k_curve + 1)
+                float(prep.precision(ranks[name], k).mean()) for k in range(1, config.k_curve + 1)
             ],
             "cum_net_pnl_bps": np.cumsum(trades[name].per_decision_tick(prep.n_ticks)).tolist(),
         }

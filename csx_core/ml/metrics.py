@@ -70,16 +70,22 @@ def ece(y: BoolArray, p: FloatArray, n_bins: int = 10) -> float:
     return SortedScores(y, p).ece(np.ones(len(p)), n_bins)
 
 
-def top_k_per_group(group: IntArray, score: FloatArray, k: int) -> BoolArray:
-    """Mask of rows that are among the K best scores of their group (tick)."""
+def rank_in_group(group: IntArray, score: FloatArray) -> IntArray:
+    """Each row's 0-based rank within its group (tick) by descending score, ties broken by
+    row order: the rows with rank below K are the group's top K, for every K at once."""
     group = np.asarray(group)
     order = np.lexsort((np.arange(len(group)), -np.asarray(score), group))
     g = group[order]
     first = np.concatenate([[True], g[1:] != g[:-1]])
     start_of = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
-    rank = np.arange(len(g)) - start_of
-    mask = np.zeros(len(group), dtype=bool)
-    mask[order[rank < k]] = True
+    rank: IntArray = np.empty(len(group), dtype=np.int64)
+    rank[order] = np.arange(len(g)) - start_of
+    return rank
+
+
+def top_k_per_group(group: IntArray, score: FloatArray, k: int) -> BoolArray:
+    """Mask of rows that are among the K best scores of their group (tick)."""
+    mask: BoolArray = rank_in_group(group, score) < k
     return mask
 
 
@@ -113,18 +119,31 @@ class SortedScores:
         out: FloatArray = np.asarray(w, dtype=np.float64)[self.order]
         return out
 
-    def roc_auc(self, ws: FloatArray) -> float:
-        pos = np.add.reduceat(ws * self.y, self.starts)
-        neg = np.add.reduceat(ws * (1.0 - self.y), self.starts)
+    def level_sums(self, ws: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per score level (ascending): the weight of its positives and its total weight.
+
+        Differences of running sums: exact, as a per-level sum is, for the integer weights
+        the methods take (unit weights, bootstrap draw counts) up to 2**53 in total."""
+        last = np.r_[self.starts[1:], len(ws)] - 1
+        pos = np.diff(np.cumsum(ws * self.y)[last], prepend=0.0)
+        cnt = np.diff(np.cumsum(ws)[last], prepend=0.0)
+        return pos, cnt
+
+    def roc_auc(self, ws: FloatArray, levels: tuple[FloatArray, FloatArray] | None = None) -> float:
+        """``levels``: ``level_sums(ws)`` when the caller already has them."""
+        pos, cnt = levels if levels is not None else self.level_sums(ws)
+        neg = cnt - pos
         p_tot, n_tot = pos.sum(), neg.sum()
         if p_tot <= 0 or n_tot <= 0:
             return float("nan")
         below = np.cumsum(neg) - neg
         return float(np.sum(pos * (below + 0.5 * neg)) / (p_tot * n_tot))
 
-    def average_precision(self, ws: FloatArray) -> float:
-        pos = np.add.reduceat(ws * self.y, self.starts)[::-1]
-        cnt = np.add.reduceat(ws, self.starts)[::-1]
+    def average_precision(
+        self, ws: FloatArray, levels: tuple[FloatArray, FloatArray] | None = None
+    ) -> float:
+        pos, cnt = levels if levels is not None else self.level_sums(ws)
+        pos, cnt = pos[::-1], cnt[::-1]
         p_tot = pos.sum()
         if p_tot <= 0:
             return float("nan")
