@@ -29,6 +29,19 @@ def trade(i: int, ts: int, symbol: str = "BTCUSDT") -> Trade:
     )
 
 
+def book(i: int, ts: int, symbol: str = "BTCUSDT") -> BookTop:
+    return BookTop(
+        symbol=symbol,
+        ts_event=ts,
+        ts_recv=ts,
+        update_id=i,
+        bid_price=99.9,
+        bid_qty=1,
+        ask_price=100.1,
+        ask_qty=1,
+    )
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> EventStore:
     return EventStore(tmp_path / "events")
@@ -36,20 +49,7 @@ def store(tmp_path: Path) -> EventStore:
 
 def test_healthy_day(store: EventStore) -> None:
     store.write_events([trade(i, T0 + i * S) for i in range(100)])
-    store.write_events(
-        [
-            BookTop(
-                symbol="BTCUSDT",
-                ts_event=T0 + 5 * S,
-                ts_recv=T0 + 5 * S,
-                update_id=1,
-                bid_price=99.9,
-                bid_qty=1,
-                ask_price=100.1,
-                ask_qty=1,
-            )
-        ]
-    )
+    store.write_events([book(1, T0 + 5 * S)])
     q = measure_market_day(store, DAY, gap_s=30)
     assert q.rows == {"trade": 100, "book_top": 1}
     assert q.schema_ok
@@ -89,19 +89,6 @@ def test_duplicates_are_counted_when_present() -> None:
     assert table.num_rows - _distinct(table, ("symbol", "trade_id")) == 1
 
 
-def book(i: int, ts: int, symbol: str) -> BookTop:
-    return BookTop(
-        symbol=symbol,
-        ts_event=ts,
-        ts_recv=ts,
-        update_id=i,
-        bid_price=99.9,
-        bid_qty=1,
-        ask_price=100.1,
-        ask_qty=1,
-    )
-
-
 def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None:
     # Each kind encodes its symbols in its own order (ETH first among book tops, BTC first
     # among trades): the silence is judged per symbol name across both kinds.
@@ -117,4 +104,5 @@ def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None
         ("ETHUSDT", T0 + 75 * S, T0 + 150 * S),
     ]
     assert q.symbols == 2
-    assert q.monotone and q.duplicate_free
+    assert q.monotone
+    assert q.duplicate_free
