@@ -8,9 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from csx_core.contracts import BookTop, Trade
+from csx_core.contracts import Trade
 from csx_core.quality import measure_market_day
 from csx_core.store import EventStore
+from tests.test_store import book
 
 DAY = date(2026, 1, 1)
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z in ns
@@ -29,19 +30,6 @@ def trade(i: int, ts: int, symbol: str = "BTCUSDT") -> Trade:
     )
 
 
-def book(i: int, ts: int, symbol: str = "BTCUSDT") -> BookTop:
-    return BookTop(
-        symbol=symbol,
-        ts_event=ts,
-        ts_recv=ts,
-        update_id=i,
-        bid_price=99.9,
-        bid_qty=1,
-        ask_price=100.1,
-        ask_qty=1,
-    )
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> EventStore:
     return EventStore(tmp_path / "events")
@@ -49,7 +37,7 @@ def store(tmp_path: Path) -> EventStore:
 
 def test_healthy_day(store: EventStore) -> None:
     store.write_events([trade(i, T0 + i * S) for i in range(100)])
-    store.write_events([book(1, T0 + 5 * S)])
+    store.write_events([book(1, ts=T0 + 5 * S)])
     q = measure_market_day(store, DAY, gap_s=30)
     assert q.rows == {"trade": 100, "book_top": 1}
     assert q.schema_ok
@@ -94,8 +82,10 @@ def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None
     # among trades): the silence is judged per symbol name across both kinds.
     store.write_events([trade(1, T0, "BTCUSDT"), trade(2, T0 + 100 * S, "BTCUSDT")])
     store.write_events([trade(3, T0 + 1 * S, "ETHUSDT"), trade(4, T0 + 150 * S, "ETHUSDT")])
-    store.write_events([book(1, T0 + 0 * S, "ETHUSDT"), book(2, T0 + 50 * S, "BTCUSDT")])
-    store.write_events([book(3, T0 + 75 * S, "ETHUSDT")])
+    store.write_events(
+        [book(1, ts=T0 + 0 * S, symbol="ETHUSDT"), book(2, ts=T0 + 50 * S, symbol="BTCUSDT")]
+    )
+    store.write_events([book(3, ts=T0 + 75 * S, symbol="ETHUSDT")])
     q = measure_market_day(store, DAY, gap_s=60)
     # BTC: 0 (trade), 50 (book), 100 (trade): no silence over 60 s.
     # ETH: 0 (book), 1 (trade), 75 (book), 150 (trade): 74 s and 75 s silences.
