@@ -82,6 +82,7 @@ class DashboardFeed:
         self._durations: deque[float] = deque(maxlen=300)
         self._last_frames = 0
         self._last_wall: int | None = None
+        self._rate = 0.0
         self.latest: DashboardView | None = None
 
     def view(self) -> DashboardView | None:
@@ -97,10 +98,15 @@ class DashboardFeed:
         st = self._state
         now = self._wall_ns()
         frames = self._link.frames_in
-        rate = 0.0
-        if self._last_wall is not None and now > self._last_wall:
-            rate = (frames - self._last_frames) * NS_PER_S / (now - self._last_wall)
-        self._last_frames, self._last_wall = frames, now
+        # Frames over the last whole second or more. Health is read on every tick, and a
+        # replay fires several ticks between two frames: a rate since the previous tick
+        # read 0 frames/s in the middle of a busy feed.
+        if self._last_wall is None:
+            self._last_frames, self._last_wall = frames, now
+        elif now - self._last_wall >= NS_PER_S:
+            self._rate = (frames - self._last_frames) * NS_PER_S / (now - self._last_wall)
+            self._last_frames, self._last_wall = frames, now
+        rate = self._rate
         ordered = sorted(self._durations)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0
         ready, reasons = st.readiness(now, self._fresh_s)
