@@ -479,6 +479,61 @@ async def test_max_speed_waits_for_clients_and_loses_nothing(serve: Serve) -> No
     assert [json.loads(f)["a"] for f in frames] == list(range(100, 300))
 
 
+async def test_fast_forward_publishes_at_once_then_paces_from_where_it_ends() -> None:
+    clock = _RecordingClock()
+    published: list[tuple[float, int]] = []  # (clock, ts_event)
+    paced_at: list[float] = []
+
+    async def publish(event: MarketEvent) -> None:
+        published.append((clock.now, event.ts_event))
+
+    events = make_events()  # T0, then T0 + 1.0 s ... T0 + 2.9 s
+    end = T0 + 1_500 * MS
+
+    def paced() -> None:
+        paced_at.append(clock.now)
+
+    replayer = Replayer(
+        ListSource(events), publish, speed=2.0, clock=clock, fast_forward_s=1.5, on_paced=paced
+    )
+    await replayer.run()
+    assert paced_at == [0.0]
+    for at, ts in published:
+        assert at == pytest.approx(max(0.0, (ts - end) / 1e9 / 2.0))
+    assert sum(clock.slept) == pytest.approx((2.9 - 1.5) / 2.0)
+
+
+async def test_a_fast_forward_longer_than_the_replay_never_paces() -> None:
+    clock = _RecordingClock()
+    paced: list[bool] = []
+
+    async def publish(event: MarketEvent) -> None:
+        pass
+
+    await Replayer(ListSource(make_events()), publish, speed=1.0, clock=clock,
+                   fast_forward_s=60.0, on_paced=lambda: paced.append(True)).run()  # fmt: skip
+    assert clock.slept == []
+    assert paced == []
+
+
+def test_a_negative_fast_forward_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="fast_forward_s"):
+        ExchangeConfig(fast_forward_s=-1.0)
+
+
+async def test_fast_forward_waits_for_a_slow_client_instead_of_closing_it(serve: Serve) -> None:
+    # a paced replay closes a connection whose outbox is full; while it fast-forwards it
+    # waits for room, as a max-speed replay does, so the client loses nothing
+    events = make_events(200)
+    ex = await serve(events, speed=1.0, fast_forward_s=3600.0, await_clients=1,
+                     send_queue_frames=1)  # fmt: skip
+    async with connect(f"{ex.ws_url}/market/ws/btcusdt@aggTrade") as ws:
+        await settle(ex)
+        frames, _ = await request(ws, "LIST_SUBSCRIPTIONS")
+    assert [json.loads(f)["a"] for f in frames] == list(range(100, 300))
+    assert ex.counters.slow_consumer_disconnects == 0
+
+
 async def test_store_to_exchange_to_client_round_trip(serve: Serve, tmp_path: Path) -> None:
     from csx_core.store import EventStore
 

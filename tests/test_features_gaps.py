@@ -83,6 +83,16 @@ def test_warm_only_after_every_window_and_the_baseline_were_observed() -> None:
     assert col(frames[T0 + 3660], "rvol_1h") > 0
 
 
+@pytest.mark.parametrize("offset_s", [0, 1, 30, 59])
+def test_warm_up_s_bounds_the_history_a_symbol_needs(offset_s: int) -> None:
+    config = EngineConfig(cadence_s=60)
+    first = T0 + offset_s
+    frames = frames_by_ts(FeatureEngine(config), steady(3900, every=10, start=first))
+    warm_from = min(t for t, frame in frames.items() if frame.warm[0])
+    assert all(frame.warm[0] for t, frame in frames.items() if t >= warm_from)
+    assert first + config.warm_up_s - 120 < warm_from <= first + config.warm_up_s
+
+
 def test_late_events_are_counted_and_folded_into_the_open_second() -> None:
     engine = FeatureEngine()
     engine.on_event(trade("AAAUSDT", T0, 100.0, 1.0, taker_buy=True))

@@ -28,7 +28,6 @@ from csx_core.features import tick as tk
 from csx_core.features.buckets import F64, I64, Bools, Buckets
 from csx_core.features.config import EngineConfig
 from csx_core.features.names import (
-    BASELINE_MINUTES,
     FEATURE_INDEX,
     FEATURE_NAMES,
     PRICE_COLUMNS,
@@ -216,9 +215,6 @@ def _instant(cfg: EngineConfig, t: I64, ff: F64, last: I64, out: F64) -> None:
     out[:, FEATURE_INDEX["stale"]] = np.where(since_event > cfg.stale_after_s, 1.0, 0.0)
 
 
-_WARM_MINUTES = BASELINE_MINUTES
-
-
 def _cross_section(
     b: Buckets,
     cfg: EngineConfig,
@@ -253,7 +249,7 @@ def _cross_section(
             v[:, FEATURE_INDEX[f"relret_{WINDOW_LABELS[w]}"]] = (
                 ret[:, rows] - beta * ret[:, bench, None]
             )
-    warm_from = 60 * (m_cur - max(_WARM_MINUTES, cfg.beta_minutes) - 1)
+    warm_from = 60 * (m_cur - cfg.warm_minutes - 1)
     f = first[:, rows]
     warm: Bools = (f >= 0) & (f <= warm_from[:, None])
     return v, warm

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from csx_core.features.names import BASELINE_MINUTES
+
 MAX_FINE_CADENCE_S = 60
 """Up to here the second ring covers a tick interval."""
 MAX_BAR_CADENCE_S = 3600
@@ -76,6 +78,19 @@ class EngineConfig:
             gap_after_s=gap_after_s or bars or cls.gap_after_s,
             stale_after_s=stale_after_s or bars or cls.stale_after_s,
         )
+
+    @property
+    def warm_minutes(self) -> int:
+        """Whole minutes of history after a symbol's first minute before it is warm: its
+        hourly baseline's and its beta regression's."""
+        return max(BASELINE_MINUTES, self.beta_minutes)
+
+    @property
+    def warm_up_s(self) -> int:
+        """Event seconds from a symbol's first event until it is warm, at most (the rest of
+        its first minute, ``warm_minutes`` and the minute that closes them): the history a
+        fresh engine needs before it ranks anything."""
+        return 60 * (self.warm_minutes + 2)
 
     @property
     def bar_cadence(self) -> bool:

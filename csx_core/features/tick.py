@@ -303,7 +303,7 @@ def _row_cache(b: Buckets, cfg: EngineConfig, t: int, rows: I64, cache: TickCach
     key = (cache.key, len(rows))
     if cache.rows is None or cache.rows.key != key:
         base_mu = cache.baseline[0]
-        warm_from = 60 * (t // 60 - max(BASELINE_MINUTES, cfg.beta_minutes) - 1)
+        warm_from = 60 * (t // 60 - cfg.warm_minutes - 1)
         first = b.first[rows]
         cache.rows = _RowCache(
             key=key,

@@ -41,6 +41,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--rebase-time", action="store_true",
         help="shift event times so the replay starts at the current wall-clock time",
     )  # fmt: skip
+    parser.add_argument(
+        "--fast-forward-s", type=float, default=0.0,
+        help="replay the first N s of event time as fast as clients read, then at --speed",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault dice")
     parser.add_argument(
         "--await-clients", type=int, default=0,
@@ -75,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
             max_lifetime_s=args.max_lifetime_s, max_streams=args.max_streams,
             rest_weight_limit=args.weight_limit, ban_s=args.ban_s, admin=not args.no_admin,
             await_clients=args.await_clients, rebase_time=args.rebase_time,
+            fast_forward_s=args.fast_forward_s,
         )  # fmt: skip
         faults = Faults(
             drop_every_s=args.drop_every_s, malformed_rate=args.malformed_rate,

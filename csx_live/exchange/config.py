@@ -25,6 +25,8 @@ class ExchangeConfig:
     ``await_clients``: the replay starts only once that many connections have a stream they
     deliver (0 = at once), so a ``max``-speed replay is not over before a client connects.
     ``rebase_time`` shifts every replayed time so the first event is "now" on the wall clock.
+    ``fast_forward_s``: the first seconds of event time replay as with ``speed=None`` (a
+    client's warm-up history, as fast as it reads), the rest at ``speed``.
 
     Per-connection buffering is small and bounded, so a client that cannot keep up shows as
     back-pressure or a disconnect, never as seconds of frames stuck between the replay and
@@ -57,6 +59,7 @@ class ExchangeConfig:
     seed: int = 0
     await_clients: int = 0
     rebase_time: bool = False
+    fast_forward_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.speed is not None and not (math.isfinite(self.speed) and self.speed > 0):
@@ -64,6 +67,8 @@ class ExchangeConfig:
         for name in ("ping_interval_s", "pong_timeout_s", "max_lifetime_s", "ban_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
+        if not (math.isfinite(self.fast_forward_s) and self.fast_forward_s >= 0):
+            raise ValueError(f"fast_forward_s must be >= 0 s, got {self.fast_forward_s}")
         if self.await_clients < 0:
             raise ValueError("await_clients must be >= 0")
         for name in ("max_incoming_per_s", "max_streams", "send_queue_frames"):

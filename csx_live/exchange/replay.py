@@ -8,6 +8,10 @@ in time (by the span of the first pass plus 1 s) and in exchange ids (by the lar
 the first pass plus 1), so clients see time move forward and ids never repeat. With
 ``start_ns`` (a wall clock in ns) every time is shifted so that the first event happens at
 the replay's start (whole ms), for clients that judge freshness against their own clock.
+``fast_forward_s`` publishes the first seconds of event time as if ``speed`` were None, then
+paces the rest from the moment the fast-forward ends: a client that needs an hour of history
+before it is useful (the live runner's warm-up) gets it as fast as it reads, then a paced
+feed.
 """
 
 from __future__ import annotations
@@ -137,7 +141,11 @@ class Replayer:
         on_pass: Callable[[int], None] | None = None,
         gate: Callable[[], Awaitable[None]] | None = None,
         start_ns: Callable[[], int] | None = None,
+        fast_forward_s: float = 0.0,
+        on_paced: Callable[[], None] | None = None,
     ) -> None:
+        if not fast_forward_s >= 0:
+            raise ValueError(f"fast_forward_s must be >= 0, got {fast_forward_s}")
         self._source = source
         self._publish = publish
         self._speed = speed
@@ -146,6 +154,8 @@ class Replayer:
         self._on_pass = on_pass
         self._gate = gate
         self._start_ns = start_ns
+        self._fast_forward_ns = int(fast_forward_s * _NS)
+        self._on_paced = on_paced
         self.position_ns: int | None = None
         self.finished = asyncio.Event()
 
@@ -155,7 +165,7 @@ class Replayer:
             await self._gate()
         first_ts: int | None = None
         base: int | None = None if self._start_ns else 0
-        t0 = self._clock.monotonic()
+        pace = _Pace(self._speed, self._fast_forward_ns, self._clock, self._on_paced)
         span = max_id = 0
         for n_pass in itertools.count():
             d_id = n_pass * (max_id + 1)
@@ -171,14 +181,14 @@ class Replayer:
                     if first_ts is None:
                         first_ts = event.ts_event
                     last_ts = event.ts_event
-                    if self._speed is not None:
-                        due = t0 + (event.ts_event - first_ts) / _NS / self._speed
+                    due = pace.due(event.ts_event)
+                    if due is not None:
                         wait = due - self._clock.monotonic()
                         if wait > 0:
                             await self._clock.sleep(wait)
                     self.position_ns = event.ts_event
                     await self._publish(event)
-                if self._speed is None:
+                if pace.unpaced:  # nothing waited: let the clients' readers run
                     await asyncio.sleep(0)
             if self._on_pass is not None:
                 self._on_pass(n_pass)
@@ -187,6 +197,47 @@ class Replayer:
             if n_pass == 0:
                 span = last_ts - first_ts + _NS
         self.finished.set()
+
+
+class _Pace:
+    """When each replayed event is due on the clock: at once at ``speed=None`` and while
+    fast-forwarding (the first ``fast_forward_ns`` of event time), then ``(ts - ts0) /
+    speed`` seconds after the clock time the paced part began at event time ``ts0``."""
+
+    def __init__(
+        self,
+        speed: float | None,
+        fast_forward_ns: int,
+        clock: Clock,
+        on_paced: Callable[[], None] | None,
+    ) -> None:
+        self._speed = speed
+        self._fast_forward_ns = fast_forward_ns
+        self._clock = clock
+        self._on_paced = on_paced
+        self._t0 = clock.monotonic()
+        self._end_ns: int | None = None
+        self._since: tuple[float, int] | None = None
+
+    @property
+    def unpaced(self) -> bool:
+        return self._speed is None or self._since is None
+
+    def due(self, ts: int) -> float | None:
+        """The clock time event ``ts`` is due (None: at once); events come in time order."""
+        if self._speed is None:
+            return None
+        if self._end_ns is None:  # the first event
+            self._end_ns = ts + self._fast_forward_ns
+            if not self._fast_forward_ns:
+                self._since = (self._t0, ts)
+        if self._since is None:
+            if ts < self._end_ns:
+                return None
+            self._since = (self._clock.monotonic(), self._end_ns)
+            if self._on_paced is not None:
+                self._on_paced()
+        return self._since[0] + (ts - self._since[1]) / _NS / self._speed
 
 
 async def _batches(events: Iterable[MarketEvent]) -> AsyncIterator[list[MarketEvent]]:

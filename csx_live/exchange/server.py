@@ -122,6 +122,7 @@ class FakeExchange:
             loop=self.config.loop, on_pass=self._on_pass,
             gate=lambda: hub.wait_for_listeners(self.config.await_clients),
             start_ns=(lambda: int(self._wall() * 1e9)) if self.config.rebase_time else None,
+            fast_forward_s=self.config.fast_forward_s, on_paced=state.paced,
         )  # fmt: skip
         control.position_ns = lambda: replayer.position_ns
         self.state, self.control, self.replayer = state, control, replayer

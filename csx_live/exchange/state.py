@@ -18,7 +18,9 @@ class ExchangeState:
     """Config, run-time faults, counters, market state and the stall deadline.
 
     ``wall`` returns epoch seconds (injectable: the REST weight minute and bans use it);
-    ``stall_until`` is in ``loop.time()`` seconds.
+    ``stall_until`` is in ``loop.time()`` seconds. ``unpaced`` holds while the replay runs
+    as fast as the clients read (``speed=None``, or its fast-forward part): a full outbox
+    then makes the replay wait instead of closing the connection.
     """
 
     config: ExchangeConfig
@@ -28,9 +30,15 @@ class ExchangeState:
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     stall_until: float = 0.0
+    unpaced: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng.seed(self.config.seed)
+        self.unpaced = self.config.speed is None or self.config.fast_forward_s > 0
+
+    def paced(self) -> None:
+        """The replay's fast-forward is over: from now on it keeps time."""
+        self.unpaced = self.config.speed is None
 
     def lifetime_s(self) -> float:
         return self.faults.max_lifetime_s or self.config.max_lifetime_s

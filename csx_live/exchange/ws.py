@@ -118,7 +118,7 @@ class Hub:
             state.counters.frames_stalled += len(targets)
             return
         payload = encode_payload(event)
-        faults, rng, block = state.faults, state.rng, state.config.speed is None
+        faults, rng, block = state.faults, state.rng, state.unpaced
         for name, conn in targets:
             if conn.closed:
                 continue

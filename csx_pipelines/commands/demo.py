@@ -25,7 +25,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--speed",
         type=positive_float,
         default=DemoSettings.speed,
-        help="held-out replay speed (symbols rank once warm: an hour of event time)",
+        help="held-out replay speed after the warm-up hour (fast-forwarded)",
     )
     parser.add_argument("--port", type=int_in(1, 65535), default=8080, help="live runner HTTP port")
     parser.add_argument("--exchange-port", type=int_in(1, 65535), default=9000)
