@@ -221,3 +221,30 @@ def test_weighted_metrics_equal_the_metrics_of_repeated_rows(seed: int, n: int) 
         assert weighted == pytest.approx(plain, nan_ok=True)
     ones = ss.weights(np.ones(n))
     assert ss.ece(ones) == pytest.approx(m.ece(y, p))
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2047, 2048, 2049, 5000])
+def test_the_feature_matrix_holds_each_column_in_order_nulls_as_nan(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    columns = {name: rng.normal(size=rows) for name in ("a", "b", "c")}
+    nulls = rng.random(rows) < 0.1
+    half = rows // 2
+    table = pa.table(
+        {
+            "b": pa.chunked_array(  # two chunks: a block may straddle them
+                [columns["b"][:half], pa.array(columns["b"][half:], mask=nulls[half:])],
+                pa.float64(),
+            ),
+            "a": columns["a"],
+            "c": columns["c"],
+        }
+    )
+    x = matrix(table, ("c", "b", "a"))
+    expected_b = np.where(
+        np.arange(rows) >= half, np.where(nulls, np.nan, columns["b"]), columns["b"]
+    )
+    assert x.shape == (rows, 3)
+    assert x.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(
+        x, np.column_stack([columns["c"], expected_b, columns["a"]]).reshape(rows, 3)
+    )
