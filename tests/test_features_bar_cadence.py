@@ -23,6 +23,7 @@ from csx_core.features import (
     drive_events,
     drive_tables,
 )
+from csx_core.features.buckets import MAX_AHEAD_S, R1
 from tests.test_features import T0, S, trade
 from tests.test_replay import tables_of
 from tests.test_replay_batch import replay_both
@@ -132,17 +133,18 @@ def test_hourly_bars_are_gaps_when_the_gap_rule_is_shorter_than_a_bar() -> None:
 
 
 def test_rolling_between_ticks_may_not_pass_the_next_tick() -> None:
-    engine = FeatureEngine(EngineConfig(cadence_s=300))
+    engine = FeatureEngine(EngineConfig(cadence_s=HOUR))
     engine.on_event(trade("AAAUSDT", T0, 100.0, 1.0, taker_buy=True))
-    first_tick = (T0 // 300 + 1) * 300
+    first_tick = (T0 // HOUR + 1) * HOUR
+    beyond_the_ring = first_tick + MAX_AHEAD_S + 80  # before the tick after first_tick
     engine.advance(first_tick * S)  # up to the boundary is fine
     with pytest.raises(ValueError, match="on_tick first"):
         engine.advance((first_tick + 1) * S)
     with pytest.raises(ValueError, match="on_tick first"):
-        engine.on_event(trade("AAAUSDT", first_tick + 200, 100.0, 1.0, taker_buy=True))
+        engine.on_event(trade("AAAUSDT", beyond_the_ring, 100.0, 1.0, taker_buy=True))
     engine.tick(first_tick * S)
-    engine.on_event(trade("AAAUSDT", first_tick + 200, 101.0, 1.0, taker_buy=True))
-    frame = engine.tick((first_tick + 300) * S)
+    engine.on_event(trade("AAAUSDT", beyond_the_ring, 101.0, 1.0, taker_buy=True))
+    frame = engine.tick((first_tick + HOUR) * S)
     assert frame.prices[0][4] == 101.0
     assert np.isfinite(frame.values[0]).any()
 
@@ -151,7 +153,9 @@ STATE = ("isum", "fmax", "flast", "dsec", "cum", "mcum", "mfmax", "mdsec", "ff")
 STATE += ("last_event", "last_trade", "last_book", "first")
 
 
-@pytest.mark.parametrize("silence", [1, 59, 119, 137, 255, 256, 300, 1_000, 3_500])
+@pytest.mark.parametrize(
+    "silence", [1, 59, 119, 137, 255, 256, 300, MAX_AHEAD_S, R1 - 1, R1, R1 + 1, 3_500]
+)
 @pytest.mark.parametrize("with_gap", [False, True])
 def test_rolling_a_silence_at_once_equals_rolling_it_second_by_second(
     silence: int, with_gap: bool

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from csx_core.features import FEATURE_NAMES, EngineConfig, FeatureEngine, TickFrame, drive_events
+from csx_core.features.buckets import MAX_AHEAD_S
 from tests.test_features import T0, S, trade
 
 
@@ -116,7 +117,7 @@ def test_event_too_far_ahead_of_the_last_tick_is_refused() -> None:
     engine = FeatureEngine()
     engine.on_event(trade("AAAUSDT", T0, 100.0, 1.0, taker_buy=True))
     with pytest.raises(ValueError, match="on_tick first"):
-        engine.on_event(trade("AAAUSDT", T0 + 500, 100.0, 1.0, taker_buy=True))
+        engine.on_event(trade("AAAUSDT", T0 + MAX_AHEAD_S + 10, 100.0, 1.0, taker_buy=True))
 
 
 @pytest.mark.parametrize("cadence", [0, -60, 61, 90, 420, 7200])

@@ -21,6 +21,7 @@ from csx_core.features import (
     EngineConfig,
     digest_table,
 )
+from csx_core.features.buckets import MAX_AHEAD_S
 from csx_core.features.shadow import ShadowKlines
 from csx_core.replay import replay_batches, replay_store, without_shadowed_klines
 from tests.conftest import REPO_ROOT
@@ -91,8 +92,9 @@ def test_replay_writes_the_wide_table_and_its_digest(tmp_path: Path) -> None:
 def test_small_flushes_write_the_same_files_as_one(tmp_path: Path) -> None:
     from tests.test_replay_batch import same_tables
 
-    # Each flush is encoded in the writer's thread while the next ticks are computed.
-    events = tables_of(market(DAY0 - 450, 900))
+    # Each flush is encoded in the writer's thread while the next ticks are computed. Each
+    # day spans a few fills of the bucket ring, so a day is several batches of ticks.
+    events = tables_of(market(DAY0 - 3 * MAX_AHEAD_S, 6 * MAX_AHEAD_S))
     one = replay_batches([events], out=tmp_path / "one")
     many = replay_batches([events], out=tmp_path / "many", flush_rows=7)
     assert (
