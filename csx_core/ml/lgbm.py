@@ -13,6 +13,7 @@ plus ``DIRECTION_UNCERTAIN`` on an abstention. ``import lightgbm`` happens insid
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,6 +107,10 @@ def train_booster(
     )
     text: str = booster.model_to_string(num_iteration=booster.best_iteration)
     return text
+
+
+def _trees(model_text: str) -> int:
+    return sum(1 for line in model_text.splitlines() if line.startswith("Tree="))
 
 
 class LgbmScorer:
@@ -237,20 +242,36 @@ def fit_lgbm(
     up_valid: BoolArray,
     params: LgbmParams,
 ) -> TrainedLgbm:
-    """``up_*`` = the long was the better side; the direction model sees in-play rows."""
-    model = train_booster(x_train, y_train, x_valid, y_valid, names, params)
-    best = sum(1 for line in model.splitlines() if line.startswith("Tree="))
+    """``up_*`` = the long was the better side; the direction model sees in-play rows.
+
+    The two boosters are independent unless the direction model's validation slice is
+    uninformative (then it trains as many rounds as the in-play one kept), so the direction
+    booster trains in a thread beside the in-play one: LightGBM releases the GIL, and each
+    keeps its own ``num_threads``. Each text model is the one training them in turn gives."""
     up_v = up_valid[y_valid]
     informative = min(int(up_v.sum()), int((~up_v).sum())) >= MIN_VALID_CLASS_ROWS
-    direction = train_booster(
-        x_train[y_train],
-        up_train[y_train],
-        x_valid[y_valid],
-        up_v,
-        names,
-        params,
-        fixed_rounds=None if informative else max(best, 10),
-    )
+
+    def direction_booster(fixed_rounds: int | None) -> str:
+        return train_booster(
+            x_train[y_train],
+            up_train[y_train],
+            x_valid[y_valid],
+            up_v,
+            names,
+            params,
+            fixed_rounds=fixed_rounds,
+        )
+
+    if informative:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csx-direction") as pool:
+            pending = pool.submit(direction_booster, None)
+            model = train_booster(x_train, y_train, x_valid, y_valid, names, params)
+            direction = pending.result()
+        best = _trees(model)
+    else:
+        model = train_booster(x_train, y_train, x_valid, y_valid, names, params)
+        best = _trees(model)
+        direction = direction_booster(max(best, 10))
     return TrainedLgbm(
         model_text=model,
         direction_text=direction,
