@@ -35,11 +35,13 @@ class DemoSettings:
     symbols: int = 20
     seconds: float = 20.0
     """Observed after the runner is ready."""
-    speed: float = 50.0
+    speed: float = 30.0
     """Replay speed once the runner's warm-up history (``EngineConfig.warm_up_s`` of event
-    time) has been fast-forwarded, as fast as the runner reads it. At 100x a 20-symbol
-    runner on 2 cores fell behind once it scored (110 ticks skipped, 1,084 late events in
-    20 s); at 50x it kept parity."""
+    time) has been fast-forwarded, as fast as the runner reads it. A 20-symbol runner on 2
+    cores, beside the exchange, scores a tick in up to 25 ms (p99): at 100x (10 ms between
+    ticks) it fell behind (110 ticks skipped, 1,084 late events in 20 s), and at 50x (20 ms)
+    the exchange dropped it as a slow consumer in 2 of 3 runs (a gap, so parity broke). 30x
+    leaves 33 ms per tick."""
     ready_timeout_s: float = 150.0
     port: int = 8080
     exchange_port: int = 9000
