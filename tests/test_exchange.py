@@ -35,6 +35,7 @@ pytestmark = pytest.mark.timeout(30)
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z in ns
 MS = 1_000_000
+NS = 1_000_000_000
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -455,19 +456,42 @@ async def test_loop_replays_forward_in_time_with_fresh_ids() -> None:
     assert len(set(trade_ids)) == len(trade_ids)
 
 
-async def test_rebase_moves_the_first_event_to_now_keeping_gaps() -> None:
+async def test_rebase_moves_the_first_event_into_the_current_second_keeping_gaps() -> None:
     got: list[MarketEvent] = []
 
     async def publish(event: MarketEvent) -> None:
         got.append(event)
 
     now_ns = 1_800_000_000_123_456_789
-    events = make_events(3)
+    events = make_events(3, start_ns=T0 + 250 * MS)
     await Replayer(ListSource(events), publish, speed=None, start_ns=lambda: now_ns).run()
-    shift = now_ns // MS * MS - events[0].ts_event
+    shift = got[0].ts_event - events[0].ts_event
+    assert got[0].ts_event // NS == now_ns // NS
+    assert shift % NS == 0  # marks and kline closes stay on their place in the second
     assert [e.ts_event for e in got] == [e.ts_event + shift for e in events]
     kline = next(e for e in got if isinstance(e, Kline))
-    assert kline.open_time == T0 + shift
+    assert kline.open_time == T0 + 250 * MS + shift
+
+
+async def test_each_loop_pass_moves_by_whole_seconds() -> None:
+    got: list[MarketEvent] = []
+    done = asyncio.Event()
+    events = make_events(3, start_ns=T0 + 250 * MS)
+
+    async def publish(event: MarketEvent) -> None:
+        got.append(event)
+        if len(got) == 2 * len(events):
+            done.set()
+            raise asyncio.CancelledError
+
+    task = asyncio.create_task(Replayer(ListSource(events), publish, speed=None, loop=True).run())
+    await asyncio.wait_for(done.wait(), 5)
+    task.cancel()
+    second_pass = [e.ts_event for e in got[len(events) :]]
+    shift = second_pass[0] - events[0].ts_event
+    assert shift % NS == 0
+    assert second_pass == [e.ts_event + shift for e in events]
+    assert second_pass[0] > events[-1].ts_event
 
 
 async def test_max_speed_waits_for_clients_and_loses_nothing(serve: Serve) -> None:

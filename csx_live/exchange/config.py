@@ -24,7 +24,8 @@ class ExchangeConfig:
     2400 weight-per-minute REST limit. ``ban_s`` is the 418 ban after ignoring a 429.
     ``await_clients``: the replay starts only once that many connections have a stream they
     deliver (0 = at once), so a ``max``-speed replay is not over before a client connects.
-    ``rebase_time`` shifts every replayed time so the first event is "now" on the wall clock.
+    ``rebase_time`` shifts every replayed time by whole seconds so the first event falls in
+    the current wall-clock second.
     ``fast_forward_s``: the first seconds of event time replay as with ``speed=None`` (a
     client's warm-up history, as fast as it reads), the rest at ``speed``.
 

@@ -4,10 +4,15 @@ An event at ``ts_event`` is published when ``(ts_event - first_ts) / speed`` sec
 passed on the clock since the replay began; ``speed=None`` publishes as fast as the sink
 accepts (the sink's back-pressure is the only brake). The clock is injected so tests run
 without waiting. With ``loop=True`` the source restarts when exhausted, each pass shifted
-in time (by the span of the first pass plus 1 s) and in exchange ids (by the largest id of
-the first pass plus 1), so clients see time move forward and ids never repeat. With
-``start_ns`` (a wall clock in ns) every time is shifted so that the first event happens at
-the replay's start (whole ms), for clients that judge freshness against their own clock.
+in time (by the span of the first pass rounded up to whole seconds, plus 1 s) and in
+exchange ids (by the largest id of the first pass plus 1), so clients see time move forward
+and ids never repeat. With ``start_ns`` (a wall clock in ns) every time is shifted so that
+the first event happens in the replay's start second, for clients that judge freshness
+against their own clock. Both shifts are whole seconds: Binance stamps its per-second
+streams (``markPrice@1s``, kline closes at ``.999``) on the second, and the runner ticks on
+whole seconds, so a shift by a fraction of a second would put every mark price in the middle
+of a tick interval (then the runner's route merge waits for the next trade to learn that
+``/market`` has passed a boundary: 70-250 ms of tick lateness on a sparse feed).
 ``fast_forward_s`` publishes the first seconds of event time as if ``speed`` were None, then
 paces the rest from the moment the fast-forward ends: a client that needs an hour of history
 before it is useful (the live runner's warm-up) gets it as fast as it reads, then a paced
@@ -30,7 +35,6 @@ from csx_core.contracts import BookTop, MarketEvent, Trade
 
 _BATCH = 4096
 _NS = 1_000_000_000
-_MS = 1_000_000
 
 
 class EventSource(Protocol):
@@ -173,7 +177,7 @@ class Replayer:
             async for batch in _batches(self._source.events()):
                 for raw in batch:
                     if base is None and self._start_ns is not None:
-                        base = self._start_ns() // _MS * _MS - raw.ts_event
+                        base = self._start_ns() // _NS * _NS - raw.ts_event // _NS * _NS
                     dt_ns = (base or 0) + n_pass * span
                     event = _shift(raw, dt_ns, d_id) if dt_ns or d_id else raw
                     if n_pass == 0 and self._loop:
@@ -195,7 +199,7 @@ class Replayer:
             if not self._loop or first_ts is None or last_ts is None:
                 break
             if n_pass == 0:
-                span = last_ts - first_ts + _NS
+                span = (last_ts - first_ts) // _NS * _NS + _NS
         self.finished.set()
 
 
