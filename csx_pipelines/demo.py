@@ -396,14 +396,12 @@ class _ReadyWatch:
             try:
                 status, body = _get(url)
             except OSError as exc:
-                status, body = 0, json.dumps({"reasons": [f"unreachable: {exc}"]}).encode()
+                status, reason = 0, f"unreachable: {exc}"
+            else:
+                reason = _not_ready_reason(status, body)
             if status == 200:
                 self.ready_after_s = elapsed
                 return
-            try:
-                reason = "; ".join(json.loads(body).get("reasons", []))
-            except (ValueError, AttributeError):
-                reason = f"HTTP {status}"
             if reason != last:
                 self.reasons.append((elapsed, reason))
                 last = reason
@@ -413,6 +411,14 @@ class _ReadyWatch:
         """Seconds from the watch's start to the first 200, or None (timed out)."""
         self._thread.join()
         return self.ready_after_s
+
+
+def _not_ready_reason(status: int, body: bytes) -> str:
+    """The reasons a /readyz answer gives, or its status when its body says none."""
+    try:
+        return "; ".join(json.loads(body).get("reasons", []))
+    except (ValueError, AttributeError):
+        return f"HTTP {status}"
 
 
 def _observe(urls: dict[str, str], seconds: float, ready: _ReadyWatch) -> dict[str, Any]:
