@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -82,19 +81,15 @@ def _run_demo(settings: DemoSettings) -> int:
         stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
         holdout, seconds = holdout_done()
         print(f"    simulated and replayed alongside training in {seconds:.1f} s", flush=True)
+    _backtest_holdout(data_dir, holdout, holdout_day, holdout_seed, version)
     stage(
         f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, the "
         f"warm-up, as fast as the runner reads, then {settings.speed:g}x), runner loads "
-        "models:/csx-inplay@champion; they warm up during the held-out backtest"
+        "models:/csx-inplay@champion"
     )
     with _live_stack(holdout, settings, env, data_dir) as urls:
-        # The runner's start (imports, model load) and warm-up run in its own and the
-        # exchange's processes: the held-out backtest overlaps them instead of waiting
-        # (~7 s off the demo), while a thread times the runner's readiness.
-        ready = _ReadyWatch(urls["live"] + "/readyz", settings.ready_timeout_s)
-        _backtest_holdout(data_dir, holdout, holdout_day, holdout_seed, version)
         _print_where_to_look(urls, data_dir)
-        summary = _observe(urls, settings.seconds, ready)
+        summary = _observe(urls, settings.seconds, settings.ready_timeout_s)
         _print_summary(summary)
         if settings.keep_running:
             print(
@@ -375,62 +370,25 @@ def _get(url: str) -> tuple[int, bytes]:
         return int(exc.code), bytes(exc.read())
 
 
-class _ReadyWatch:
-    """Polls ``url`` (the runner's /readyz) in a thread from construction until it answers
-    200 or ``timeout_s`` passes, noting each new reason it gave for not being ready."""
-
-    POLL_S = 0.5
-
-    def __init__(self, url: str, timeout_s: float) -> None:
-        self.ready_after_s: float | None = None
-        self.reasons: list[tuple[float, str]] = []
-        self._thread = threading.Thread(
-            target=self._poll, args=(url, timeout_s), name="demo-readyz", daemon=True
-        )
-        self._thread.start()
-
-    def _poll(self, url: str, timeout_s: float) -> None:
-        start = time.monotonic()
-        last = ""
-        while (elapsed := time.monotonic() - start) < timeout_s:
-            try:
-                status, body = _get(url)
-            except OSError as exc:
-                status, reason = 0, f"unreachable: {exc}"
-            else:
-                reason = _not_ready_reason(status, body)
-            if status == 200:
-                self.ready_after_s = elapsed
-                return
-            if reason != last:
-                self.reasons.append((elapsed, reason))
-                last = reason
-            time.sleep(self.POLL_S)
-
-    def wait(self) -> float | None:
-        """Seconds from the watch's start to the first 200, or None (timed out)."""
-        self._thread.join()
-        return self.ready_after_s
-
-
-def _not_ready_reason(status: int, body: bytes) -> str:
-    """The reasons a /readyz answer gives, or its status when its body says none."""
-    try:
-        return "; ".join(json.loads(body).get("reasons", []))
-    except (ValueError, AttributeError):
-        return f"HTTP {status}"
-
-
-def _observe(urls: dict[str, str], seconds: float, ready: _ReadyWatch) -> dict[str, Any]:
+def _observe(urls: dict[str, str], seconds: float, ready_timeout_s: float) -> dict[str, Any]:
     stage(
         "waiting for /readyz (symbols warm up on an hour of event time, fast-forwarded), "
         f"then {seconds:.0f} s"
     )
-    ready_at = ready.wait()
-    for at, reason in ready.reasons:
-        print(f"    {at:5.1f} s  not ready: {reason}", flush=True)
-    if ready_at is not None:
-        print(f"    /readyz 200 {ready_at:.1f} s after the runner's /healthz", flush=True)
+    start = time.monotonic()
+    ready_at: float | None = None
+    last_reason = ""
+    while time.monotonic() - start < ready_timeout_s:
+        status, body = _get(urls["live"] + "/readyz")
+        if status == 200:
+            ready_at = time.monotonic() - start
+            print(f"    /readyz 200 after {ready_at:.1f} s", flush=True)
+            break
+        reason = "; ".join(json.loads(body).get("reasons", [])) if body else ""
+        if reason != last_reason:
+            print(f"    not ready: {reason}", flush=True)
+            last_reason = reason
+        time.sleep(1.0)
     first = _metrics(urls["live"])
     observed = time.monotonic()
     time.sleep(seconds)

@@ -204,8 +204,7 @@ demo._in_background = no_holdout
 demo._backtest_holdout = lambda data_dir, events, day, seed, version: None
 demo._live_stack = fake_stack
 demo._print_where_to_look = lambda urls, data_dir: None
-demo._observe = lambda urls, seconds, ready: {"ranked": 1}
-demo._ReadyWatch = lambda url, timeout_s: None
+demo._observe = lambda urls, seconds, ready_timeout_s: {"ranked": 1}
 demo._print_summary = lambda summary: None
 sys.exit(demo.run_demo(demo.DemoSettings(data_dir=Path(sys.argv[2]), keep_running=True)))
 """
