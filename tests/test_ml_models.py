@@ -105,9 +105,11 @@ def test_level_sums_are_exact_for_bootstrap_counts() -> None:
     y = rng.random(5000) < 0.2
     ss = m.SortedScores(y, np.round(rng.random(5000), 3))
     ws = ss.weights(rng.integers(0, 40, 5000).astype(np.float64))
-    pos, cnt = ss.level_sums(ws)
-    assert np.array_equal(pos, np.add.reduceat(ws * ss.y, ss.starts))
-    assert np.array_equal(cnt, np.add.reduceat(ws, ss.starts))
+    levels = ss.level_sums(ws)
+    assert np.array_equal(levels.pos, np.add.reduceat(ws.w * ss.y, ss.starts))
+    assert np.array_equal(levels.cnt, np.add.reduceat(ws.w, ss.starts))
+    assert np.array_equal(levels.cum_pos, np.cumsum(levels.pos))
+    assert np.array_equal(levels.cum_cnt, np.cumsum(levels.cnt))
 
 
 @pytest.mark.parametrize(

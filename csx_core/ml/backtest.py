@@ -326,7 +326,7 @@ class _Prepared:
         bootstrap replicate is a weighting: how often each block was drawn)."""
         ws = ss.weights(row_w)
         levels = ss.level_sums(ws)
-        base = float(np.sum(ws * ss.y) / ws.sum()) if ws.sum() else float("nan")
+        base = float(np.sum(ws.wy) / ws.total) if ws.total else float("nan")
         precision = float(np.average(prec, weights=tick_w)) if tick_w.sum() else float("nan")
         return {
             "roc_auc": ss.roc_auc(ws, levels),

@@ -6,6 +6,8 @@ scores within each tick (ties broken by row order, so results are deterministic)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -59,7 +61,7 @@ def reliability_bins(
 ) -> tuple[FloatArray, FloatArray, IntArray]:
     """Equal-mass bins: mean predicted p, observed frequency and count per bin."""
     ss = SortedScores(y, p)
-    mean_p, freq, counts = ss.reliability(np.ones(len(ss.y)), n_bins)
+    mean_p, freq, counts = ss.reliability(ss.weights(np.ones(len(ss.y))), n_bins)
     return mean_p, freq, counts.astype(np.int64)
 
 
@@ -67,7 +69,8 @@ def ece(y: BoolArray, p: FloatArray, n_bins: int = 10) -> float:
     """Expected calibration error over equal-mass bins (count-weighted |p̄ − ȳ|)."""
     if len(p) == 0:
         return float("nan")
-    return SortedScores(y, p).ece(np.ones(len(p)), n_bins)
+    ss = SortedScores(y, p)
+    return ss.ece(ss.weights(np.ones(len(p))), n_bins)
 
 
 def rank_in_group(group: IntArray, score: FloatArray) -> IntArray:
@@ -112,64 +115,95 @@ class SortedScores:
         self.order = np.argsort(score, kind="mergesort")
         self.score = np.asarray(score, dtype=np.float64)[self.order]
         self.y = np.asarray(y, dtype=np.float64)[self.order]
+        self.squared_error = (self.score - self.y) ** 2
         bounds = np.flatnonzero(np.diff(self.score)) + 1
         self.starts = np.concatenate([[0], bounds]).astype(np.int64)
+        self.level_ends = np.r_[self.starts[1:], len(self.score)] - 1
 
-    def weights(self, w: FloatArray) -> FloatArray:
-        out: FloatArray = np.asarray(w, dtype=np.float64)[self.order]
-        return out
+    def weights(self, w: FloatArray) -> Weighing:
+        """``w`` (one weight per row, in the caller's order) as this sort's weighing."""
+        return Weighing(np.asarray(w, dtype=np.float64)[self.order], self.y)
 
-    def level_sums(self, ws: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Per score level (ascending): the weight of its positives and its total weight.
+    def level_sums(self, ws: Weighing) -> Levels:
+        """Per score level (ascending): the weight of its positives and its total weight,
+        with their running sums.
 
-        Differences of running sums: exact, as a per-level sum is, for the integer weights
-        the methods take (unit weights, bootstrap draw counts) up to 2**53 in total."""
-        last = np.r_[self.starts[1:], len(ws)] - 1
-        pos = np.diff(np.cumsum(ws * self.y)[last], prepend=0.0)
-        cnt = np.diff(np.cumsum(ws)[last], prepend=0.0)
-        return pos, cnt
+        Every sum here is of integer weights (unit weights, bootstrap draw counts), so the
+        running sums are exact up to 2**53 in total, and so is each per-level sum as their
+        difference and each sum the metrics take from the top level down."""
+        cum_pos = ws.cum_wy[self.level_ends]
+        cum_cnt = ws.cum_w[self.level_ends]
+        pos = np.diff(cum_pos, prepend=0.0)
+        cnt = np.diff(cum_cnt, prepend=0.0)
+        return Levels(pos, cnt, cum_pos, cum_cnt)
 
-    def roc_auc(self, ws: FloatArray, levels: tuple[FloatArray, FloatArray] | None = None) -> float:
+    def roc_auc(self, ws: Weighing, levels: Levels | None = None) -> float:
         """``levels``: ``level_sums(ws)`` when the caller already has them."""
-        pos, cnt = levels if levels is not None else self.level_sums(ws)
-        neg = cnt - pos
-        p_tot, n_tot = pos.sum(), neg.sum()
+        lv = levels if levels is not None else self.level_sums(ws)
+        neg = lv.cnt - lv.pos
+        p_tot, n_tot = lv.pos.sum(), neg.sum()
         if p_tot <= 0 or n_tot <= 0:
             return float("nan")
-        below = np.cumsum(neg) - neg
-        return float(np.sum(pos * (below + 0.5 * neg)) / (p_tot * n_tot))
+        below = (lv.cum_cnt - lv.cum_pos) - neg  # negatives on lower levels
+        return float(np.sum(lv.pos * (below + 0.5 * neg)) / (p_tot * n_tot))
 
-    def average_precision(
-        self, ws: FloatArray, levels: tuple[FloatArray, FloatArray] | None = None
-    ) -> float:
-        pos, cnt = levels if levels is not None else self.level_sums(ws)
-        pos, cnt = pos[::-1], cnt[::-1]
-        p_tot = pos.sum()
+    def average_precision(self, ws: Weighing, levels: Levels | None = None) -> float:
+        lv = levels if levels is not None else self.level_sums(ws)
+        p_tot = lv.pos.sum()
         if p_tot <= 0:
             return float("nan")
-        tp = np.cumsum(pos)
-        seen = np.cumsum(cnt)
+        # From the top level down: positives and weight at or above each level.
+        tp = (lv.cum_pos[-1] - np.r_[0.0, lv.cum_pos[:-1]])[::-1]
+        seen = (lv.cum_cnt[-1] - np.r_[0.0, lv.cum_cnt[:-1]])[::-1]
         precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
-        return float(np.sum(pos / p_tot * precision))
+        return float(np.sum(lv.pos[::-1] / p_tot * precision))
 
-    def brier(self, ws: FloatArray) -> float:
-        return float(np.sum(ws * (self.score - self.y) ** 2) / ws.sum())
+    def brier(self, ws: Weighing) -> float:
+        return float(np.sum(ws.w * self.squared_error) / ws.total)
 
     def reliability(
-        self, ws: FloatArray, n_bins: int = 10
+        self, ws: Weighing, n_bins: int = 10
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Per equal-mass bin: mean p, observed rate, total weight (empty bins dropped)."""
-        total = ws.sum()
-        mid = np.cumsum(ws) - 0.5 * ws
-        b = np.minimum((mid / total * n_bins).astype(np.int64), n_bins - 1)
-        wsum = np.bincount(b, weights=ws, minlength=n_bins).astype(np.float64)
-        psum = np.bincount(b, weights=ws * self.score, minlength=n_bins)
-        ysum = np.bincount(b, weights=ws * self.y, minlength=n_bins)
+        """Per equal-mass bin: mean p, observed rate, total weight (empty bins dropped).
+
+        A row's bin follows its cumulative weight, which never decreases in score order, so
+        each bin is a run of rows: its weight and positives are differences of the running
+        sums (exact for integer weights, as ``level_sums``); its p mass is summed row by
+        row."""
+        mid = ws.cum_w - 0.5 * ws.w
+        b = np.minimum((mid / ws.total * n_bins).astype(np.int64), n_bins - 1)
+        edges = np.searchsorted(b, np.arange(n_bins + 1))
+        wsum = np.diff(np.r_[0.0, ws.cum_w][edges])
+        ysum = np.diff(np.r_[0.0, ws.cum_wy][edges])
+        psum = np.bincount(b, weights=ws.w * self.score, minlength=n_bins)
         keep = wsum > 0
         return psum[keep] / wsum[keep], ysum[keep] / wsum[keep], wsum[keep]
 
-    def ece(self, ws: FloatArray, n_bins: int = 10) -> float:
-        if ws.sum() <= 0:
+    def ece(self, ws: Weighing, n_bins: int = 10) -> float:
+        if ws.total <= 0:
             return float("nan")
         mean_p, freq, wsum = self.reliability(ws, n_bins)
         return float(np.sum(wsum * np.abs(mean_p - freq)) / wsum.sum())
+
+
+class Levels(NamedTuple):
+    """A weighing summed per score level (ascending), with the running sums."""
+
+    pos: FloatArray
+    cnt: FloatArray
+    cum_pos: FloatArray
+    cum_cnt: FloatArray
+
+
+class Weighing:
+    """Row weights in a ``SortedScores``' order (unit weights, or a bootstrap replicate's
+    draw counts) with the sums every metric of it reads, each computed once."""
+
+    __slots__ = ("cum_w", "cum_wy", "total", "w", "wy")
+
+    def __init__(self, w: FloatArray, y: FloatArray) -> None:
+        self.w = w
+        self.wy = w * y
+        self.cum_w = np.cumsum(w)
+        self.cum_wy = np.cumsum(self.wy)
+        self.total = float(w.sum())
