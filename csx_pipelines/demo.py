@@ -18,9 +18,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from csx_pipelines.backtest_report import print_headline
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from csx_core.ml.costs import CostModel
+    from csx_core.ml.labels import LabelConfig
+    from csx_core.ml.package import PackagedScorer
 from csx_pipelines.children import Stopped, signal_group, spawn, stop_group, stop_signals
 
 HOLDOUT_SEED_OFFSET = 1000
@@ -79,9 +86,13 @@ def _run_demo(settings: DemoSettings) -> int:
     ):
         _days, version = _materialize_all(data_dir, settings)
         stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
-        holdout, seconds = holdout_done()
-        print(f"    simulated and replayed alongside training in {seconds:.1f} s", flush=True)
-    _backtest_holdout(data_dir, holdout, holdout_day, holdout_seed, version)
+        prepared: PreparedHoldout = holdout_done()
+        print(
+            f"    simulated, replayed and labelled alongside training in {prepared.seconds:.1f} s",
+            flush=True,
+        )
+    holdout = prepared.events
+    _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
     stage(
         f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, the "
         f"warm-up, as fast as the runner reads, then {settings.speed:g}x), runner loads "
@@ -184,24 +195,22 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date]
     return [date.fromisoformat(k) for k in keys], version
 
 
-def _backtest_holdout(data_dir: Path, events: Path, day: date, seed: int, version: str) -> None:
+def _backtest_holdout(
+    data_dir: Path, prepared: PreparedHoldout, day: date, seed: int, version: str
+) -> None:
     """The model this run registered, backtested on the held-out day (a seed training never
     saw) with the same evaluation as its test folds; the report lands in holdout/report and
     on the version's MLflow run (``holdout.*`` metrics and files)."""
-    from csx_core.ml.dataset import feature_files
-    from csx_core.ml.evaluate import backtest_package, label_files
+    from csx_core.ml.evaluate import backtest_package
     from csx_core.ml.package import load_package
     from csx_core.ml.train import write_report
 
     stage(f"backtest on the held-out day {day} (seed {seed}, never seen in training)")
     t = time.monotonic()
-    features = data_dir / "holdout" / "features"
-    if not feature_files(features):  # prepare_holdout replays it
-        raise SystemExit(f"demo: {features} holds no replayed features")
     package = load_package(data_dir / "training" / "package")
     report = backtest_package(
         package,
-        label_files(package, feature_files(features)),
+        _holdout_labelled(package, prepared),
         data_label=f"held-out day {day}, simulated with seed {seed}",
     )
     out = data_dir / "holdout" / "report"
@@ -227,14 +236,32 @@ def _training_days() -> list[date]:
     return [date.fromisoformat(k) for k in daily.get_partition_keys()]
 
 
-def prepare_holdout(data_dir: Path, day: date, seed: int, symbols: int) -> tuple[Path, float]:
+@dataclass(frozen=True)
+class PreparedHoldout:
+    """The held-out day, simulated, replayed and labelled before any model exists."""
+
+    events: Path
+    features: Path
+    labelled: Path
+    """Arrow IPC file: the features labelled with ``labels`` and ``cost``."""
+    labels: LabelConfig
+    cost: CostModel
+    seconds: float
+
+
+def prepare_holdout(data_dir: Path, day: date, seed: int, symbols: int) -> PreparedHoldout:
     """Simulate the held-out day with its own seed into ``holdout/events`` and replay it
-    into ``holdout/features`` (each skipped when already there); returns the events
-    directory and the seconds it took. Runs in a process of its own (``_in_background``)."""
+    into ``holdout/features`` (each skipped when already there), then label it with the
+    label definition and cost model a default training run gives a package. Runs in a
+    process of its own (``_in_background``) while Dagster trains."""
+    import pyarrow.feather as feather
+
     from csx_core.ml.dataset import feature_files
+    from csx_core.ml.evaluate import label_files_with
     from csx_core.replay import replay_store
     from csx_core.sim import SimConfig, write_to_store
     from csx_core.store import EventStore
+    from csx_pipelines.assets.training import TrainingConfig
 
     began = time.monotonic()
     root = data_dir / "holdout" / "events"
@@ -244,7 +271,30 @@ def prepare_holdout(data_dir: Path, day: date, seed: int, symbols: int) -> tuple
     features = data_dir / "holdout" / "features"
     if not feature_files(features):
         replay_store(root, features)
-    return root, time.monotonic() - began
+    config = TrainingConfig().train_config(data_dir / "holdout")
+    labelled = data_dir / "holdout" / "labelled.arrow"
+    table = label_files_with(config.labels, config.cost, feature_files(features))
+    feather.write_feather(table, labelled, compression="uncompressed")
+    return PreparedHoldout(
+        root, features, labelled, config.labels, config.cost, time.monotonic() - began
+    )
+
+
+def _holdout_labelled(package: PackagedScorer, prepared: PreparedHoldout) -> pa.Table:
+    """The labels prepared alongside training when the package was trained with the same
+    label definition and cost model (a default run), else the held-out day labelled now."""
+    import pyarrow.feather as feather
+
+    from csx_core.ml.dataset import feature_files
+    from csx_core.ml.evaluate import label_files
+
+    if package.label_config == prepared.labels and package.cost == prepared.cost:
+        return feather.read_table(prepared.labelled, memory_map=True)
+    print("    the package's labels differ from the default run's: labelling now", flush=True)
+    files = feature_files(prepared.features)
+    if not files:
+        raise SystemExit(f"demo: {prepared.features} holds no replayed features")
+    return label_files(package, files)
 
 
 @contextmanager

@@ -197,11 +197,12 @@ def fake_materialize(data_dir, settings):
 demo._materialize_all = fake_materialize
 @contextmanager
 def no_holdout(fn, *args):
-    yield lambda: (Path(sys.argv[2]), 0.0)
+    here = Path(sys.argv[2])
+    yield lambda: demo.PreparedHoldout(here, here, here, None, None, 0.0)
 
 
 demo._in_background = no_holdout
-demo._backtest_holdout = lambda data_dir, events, day, seed, version: None
+demo._backtest_holdout = lambda data_dir, prepared, day, seed, version: None
 demo._live_stack = fake_stack
 demo._print_where_to_look = lambda urls, data_dir: None
 demo._observe = lambda urls, seconds, ready_timeout_s: {"ranked": 1}

@@ -23,6 +23,7 @@ from csx_core.ml.backtest import (
     evaluate,
     table_eval_inputs,
 )
+from csx_core.ml.costs import CostModel
 from csx_core.ml.frame import matrix
 from csx_core.ml.labels import LabelConfig
 from csx_core.ml.package import PackagedScorer
@@ -50,11 +51,18 @@ def tick_stride(stride_s: int, tick_s: int) -> int:
 def label_files(package: PackagedScorer, files: Sequence[Path], *, stride_s: int = 10) -> pa.Table:
     """Feature files (a replay's day files) labelled with the package's own labels and cost
     model, one tick in ``stride_s`` kept (as training does)."""
+    return label_files_with(package_labels(package), package.cost, files, stride_s=stride_s)
+
+
+def label_files_with(
+    labels: LabelConfig, cost: CostModel, files: Sequence[Path], *, stride_s: int = 10
+) -> pa.Table:
+    """``label_files`` before the package exists: with ``labels`` and ``cost``, which the
+    caller checks against the package's before it evaluates it on the result."""
     from csx_core.ml.dataset import labelled_sample
 
-    labels = package_labels(package)
     stride = tick_stride(stride_s, labels.tick_s)
-    return labelled_sample(files, package.cost, labels, stride_s=stride)
+    return labelled_sample(files, cost, labels, stride_s=stride)
 
 
 def usable_rows(labelled: pa.Table) -> pa.Table:
