@@ -640,3 +640,29 @@ def test_csx_exchange_serves_until_sigterm(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert json.loads(out.strip().splitlines()[-1])["stopped"]["events_replayed"] == stored
+
+
+async def test_the_paced_part_starts_once_the_fast_forward_is_drained() -> None:
+    # at the end of the fast-forward the clients' outboxes are full (it waits for room):
+    # pacing from the first paced frame would meet a full outbox and close the client
+    clock = _RecordingClock()
+    published: list[tuple[float, int]] = []
+    order: list[str] = []
+
+    async def publish(event: MarketEvent) -> None:
+        published.append((clock.now, event.ts_event))
+
+    async def drained() -> None:
+        order.append(f"drained after {len(published)} events")
+        clock.now += 4.0  # the clients take 4 s to read their backlog
+
+    events = make_events()  # T0, then T0 + 1.0 s ... T0 + 2.9 s
+    end = T0 + 1_500 * MS
+    fast = sum(e.ts_event < end for e in events)
+    await Replayer(
+        ListSource(events), publish, speed=2.0, clock=clock, fast_forward_s=1.5,
+        on_paced=lambda: order.append("paced"), drained=drained,
+    ).run()  # fmt: skip
+    assert order == [f"drained after {fast} events", "paced"]
+    for at, ts in published[fast:]:
+        assert at == pytest.approx(4.0 + (ts - end) / 1e9 / 2.0)

@@ -94,3 +94,17 @@ async def test_a_slow_writer_takes_frames_one_at_a_time_keeping_the_bad_ones_mar
     assert taken == [(b"f0", []), (b"f1", [0]), (b"f2", []), (b"f3", [0])]
     assert outbox.take_one() == ([], 0, [])
     assert counters.malformed_queued == 2  # taken, not yet written or discarded
+
+
+async def test_an_outbox_is_empty_once_its_frames_are_taken() -> None:
+    outbox = Outbox(8, Counters())
+    outbox.put(b"a")
+    outbox.put(b"b")
+    waiting = asyncio.create_task(outbox.wait_empty())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    outbox.take_one()
+    await asyncio.sleep(0)
+    assert not waiting.done(), "one frame is still queued"
+    await outbox.take()
+    await asyncio.wait_for(waiting, 1)

@@ -92,6 +92,12 @@ class Outbox:
             self._space.clear()
             await self._space.wait()
 
+    async def wait_empty(self) -> None:
+        """Return once every queued frame has gone to the writer (or the outbox closed)."""
+        while self.frames and not self.closed:
+            self._space.clear()
+            await self._space.wait()
+
     async def wait_ready(self) -> None:
         """Return once a frame is queued (or the outbox closed), taking nothing."""
         while not self.frames and not self.closed:

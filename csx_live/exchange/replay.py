@@ -16,7 +16,8 @@ of a tick interval (then the runner's route merge waits for the next trade to le
 ``fast_forward_s`` publishes the first seconds of event time as if ``speed`` were None, then
 paces the rest from the moment the fast-forward ends: a client that needs an hour of history
 before it is useful (the live runner's warm-up) gets it as fast as it reads, then a paced
-feed.
+feed. With ``drained`` (the server's: every outbox empty) the paced part starts once the
+clients have read what the fast-forward queued for them.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class Replayer:
         start_ns: Callable[[], int] | None = None,
         fast_forward_s: float = 0.0,
         on_paced: Callable[[], None] | None = None,
+        drained: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not fast_forward_s >= 0:
             raise ValueError(f"fast_forward_s must be >= 0, got {fast_forward_s}")
@@ -160,6 +162,7 @@ class Replayer:
         self._start_ns = start_ns
         self._fast_forward_ns = int(fast_forward_s * _NS)
         self._on_paced = on_paced
+        self._drained = drained
         self.position_ns: int | None = None
         self.finished = asyncio.Event()
 
@@ -185,6 +188,11 @@ class Replayer:
                     if first_ts is None:
                         first_ts = event.ts_event
                     last_ts = event.ts_event
+                    if self._drained is not None and pace.fast_forward_ends(event.ts_event):
+                        # The clients still hold a full outbox of the fast-forward: the paced
+                        # part starts once they have read it, not with its first frame
+                        # meeting a full outbox (a slow-consumer close).
+                        await self._drained()
                     due = pace.due(event.ts_event)
                     if due is not None:
                         wait = due - self._clock.monotonic()
@@ -226,6 +234,12 @@ class _Pace:
     @property
     def unpaced(self) -> bool:
         return self._speed is None or self._since is None
+
+    def fast_forward_ends(self, ts: int) -> bool:
+        """Whether ``ts`` is the first event past the fast-forward (``due`` starts pacing)."""
+        if self._speed is None or self._since is not None or not self._fast_forward_ns:
+            return False
+        return self._end_ns is not None and ts >= self._end_ns
 
     def due(self, ts: int) -> float | None:
         """The clock time event ``ts`` is due (None: at once); events come in time order."""

@@ -123,6 +123,7 @@ class FakeExchange:
             gate=lambda: hub.wait_for_listeners(self.config.await_clients),
             start_ns=(lambda: int(self._wall() * 1e9)) if self.config.rebase_time else None,
             fast_forward_s=self.config.fast_forward_s, on_paced=state.paced,
+            drained=hub.wait_drained,
         )  # fmt: skip
         control.position_ns = lambda: replayer.position_ns
         self.state, self.control, self.replayer = state, control, replayer

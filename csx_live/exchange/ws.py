@@ -95,6 +95,11 @@ class Hub:
             self.subscribed.clear()
             await self.subscribed.wait()
 
+    async def wait_drained(self) -> None:
+        """Return once no connection has a frame waiting in its outbox."""
+        for conn in list(self.connections):
+            await conn.outbox.wait_empty()
+
     def _oversized_frame(self) -> bytes:
         size = self.state.faults.oversized_bytes
         if len(self._oversized) != size:
