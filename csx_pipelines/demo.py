@@ -61,7 +61,7 @@ def stage(title: str) -> None:
 
 
 def run_demo(settings: DemoSettings) -> int:
-    # SIGTERM unwinds like Ctrl-C (``Stopped`` is a KeyboardInterrupt), so ``_live_stack``
+    # SIGTERM unwinds like Ctrl-C (``Stopped`` is a KeyboardInterrupt), so ``_child``
     # stops the exchange and the runner instead of leaving them serving with ports bound.
     with stop_signals():
         try:
@@ -91,29 +91,35 @@ def _run_demo(settings: DemoSettings) -> int:
             f"    simulated, replayed and labelled alongside training in {prepared.seconds:.1f} s",
             flush=True,
         )
-    holdout = prepared.events
-    _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
-    stage(
-        f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, the "
-        f"warm-up, as fast as the runner reads, then {settings.speed:g}x), runner loads "
-        "models:/csx-inplay@champion"
-    )
-    with _live_stack(holdout, settings, env, data_dir) as urls:
-        _print_where_to_look(urls, data_dir)
-        summary = _observe(urls, settings.seconds, settings.ready_timeout_s)
-        _print_summary(summary)
-        if settings.keep_running:
-            print(
-                "\n--keep-running: Ctrl-C or SIGTERM stops the exchange and the runner.",
-                flush=True,
-            )
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+    # The exchange starts while the held-out day is backtested: it sends nothing until every
+    # socket of the runner, started after the backtest, has connected.
+    with _exchange_up(prepared.events, settings, env, data_dir) as exchange_url:
+        _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
+        stage(
+            f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
+            f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
+            "loads models:/csx-inplay@champion"
+        )
+        with _runner_up(exchange_url, settings, env, data_dir) as urls:
+            summary = _show_live(urls, settings, data_dir)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if summary["ranked"] else 1
+
+
+def _show_live(urls: dict[str, str], settings: DemoSettings, data_dir: Path) -> dict[str, Any]:
+    """Where to look, readiness, the observed seconds and their summary; then, with
+    ``--keep-running``, serve until a signal."""
+    _print_where_to_look(urls, data_dir)
+    summary = _observe(urls, settings.seconds, settings.ready_timeout_s)
+    _print_summary(summary)
+    if settings.keep_running:
+        print("\n--keep-running: Ctrl-C or SIGTERM stops the exchange and the runner.", flush=True)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return summary
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -309,14 +315,13 @@ def _in_background(fn: Any, *args: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def _live_stack(
+def _exchange_up(
     store: Path, settings: DemoSettings, env: dict[str, str], data_dir: Path
-) -> Iterator[dict[str, str]]:
-    csx = str(Path(sys.executable).parent / "csx")
-    logs = data_dir / "demo-logs"
-    logs.mkdir(exist_ok=True)
-    exchange = [
-        csx,
+) -> Iterator[str]:
+    """The fake exchange serving ``store``; yields its base URL once it answers."""
+    base = f"http://127.0.0.1:{settings.exchange_port}"
+    argv = [
+        _csx(),
         "exchange",
         "--store",
         str(store),
@@ -331,17 +336,28 @@ def _live_stack(
         "--rebase-time",
         "--loop",
     ]
-    live = [
-        csx,
+    with _child("exchange", argv, f"{base}/fapi/v1/exchangeInfo", env, data_dir):
+        yield base
+
+
+@contextmanager
+def _runner_up(
+    exchange: str, settings: DemoSettings, env: dict[str, str], data_dir: Path
+) -> Iterator[dict[str, str]]:
+    """``csx live`` on the exchange at ``exchange``, serving the champion; yields the URLs
+    the demo reads once its /healthz answers."""
+    live = f"http://127.0.0.1:{settings.port}"
+    argv = [
+        _csx(),
         "live",
         "--host",
         "127.0.0.1",
         "--port",
         str(settings.port),
         "--ws-url",
-        f"ws://127.0.0.1:{settings.exchange_port}",
+        exchange.replace("http://", "ws://", 1),
         "--rest-url",
-        f"http://127.0.0.1:{settings.exchange_port}",
+        exchange,
         "--model-source",
         "models:/csx-inplay@champion",
         "--profile",
@@ -349,30 +365,32 @@ def _live_stack(
         "--sink-dir",
         str(data_dir / "live"),
     ]
-    procs: list[subprocess.Popen[bytes]] = []
+    with _child("live", argv, f"{live}/healthz", env, data_dir):
+        yield {"live": live, "exchange": exchange}
+
+
+def _csx() -> str:
+    return str(Path(sys.executable).parent / "csx")
+
+
+@contextmanager
+def _child(
+    name: str, argv: list[str], health_url: str, env: dict[str, str], data_dir: Path
+) -> Iterator[None]:
+    """``argv`` as a process group of its own, logging to demo-logs/<name>.log, up once
+    ``health_url`` answers; SIGTERM to the group on the way out (SIGKILL after the grace
+    period), so nothing is left serving with its port bound."""
+    logs = data_dir / "demo-logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        proc = spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        for name, argv, url in (
-            (
-                "exchange",
-                exchange,
-                f"http://127.0.0.1:{settings.exchange_port}/fapi/v1/exchangeInfo",
-            ),
-            ("live", live, f"http://127.0.0.1:{settings.port}/healthz"),
-        ):
-            out = (logs / f"{name}.log").open("wb")
-            procs.append(spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env))
-            _wait_ok(url, procs[-1], name, logs / f"{name}.log")
-        yield {
-            "live": f"http://127.0.0.1:{settings.port}",
-            "exchange": f"http://127.0.0.1:{settings.exchange_port}",
-        }
+        _wait_ok(health_url, proc, name, log)
+        yield
     finally:
-        # Each child is its own process group: SIGTERM them all, then wait for each group
-        # (SIGKILL what is left after the grace period).
-        for proc in reversed(procs):
-            signal_group(proc)
-        for proc in reversed(procs):
-            stop_group(proc, grace=30.0)
+        signal_group(proc)
+        stop_group(proc, grace=30.0)
 
 
 def _warm_up_s() -> int:
@@ -408,7 +426,7 @@ def _wait_ok(
                     return
         except OSError:
             pass
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise SystemExit(f"demo: {name} not up within {timeout:.0f} s; see {log}")
 
 

@@ -177,11 +177,16 @@ pidfile = Path(sys.argv[1])
 
 
 @contextmanager
-def fake_stack(store, settings, env, data_dir):
+def fake_exchange(store, settings, env, data_dir):
+    yield "http://127.0.0.1:1"
+
+
+@contextmanager
+def fake_runner(exchange, settings, env, data_dir):
     proc = spawn(["sleep", "600"])
     try:
         pidfile.write_text(str(proc.pid))
-        yield {"live": "http://127.0.0.1:1", "exchange": "http://127.0.0.1:1"}
+        yield {"live": "http://127.0.0.1:1", "exchange": exchange}
     finally:
         stop_group(proc, grace=5)
 
@@ -203,7 +208,8 @@ def no_holdout(fn, *args):
 
 demo._in_background = no_holdout
 demo._backtest_holdout = lambda data_dir, prepared, day, seed, version: None
-demo._live_stack = fake_stack
+demo._exchange_up = fake_exchange
+demo._runner_up = fake_runner
 demo._print_where_to_look = lambda urls, data_dir: None
 demo._observe = lambda urls, seconds, ready_timeout_s: {"ranked": 1}
 demo._print_summary = lambda summary: None
