@@ -142,3 +142,20 @@ def test_gated_promotion_rollback_and_download(registry: ModelRegistry, tmp_path
 
     path = registry.download("champion", tmp_path / "dl")
     assert (path / "model.txt").read_text() == "tree one\n"
+
+
+def test_a_run_keeps_every_param_and_metric_past_one_batch(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    params = {f"p{i:03d}": i for i in range(150)}  # over MLflow's 100 params per batch
+    metrics = {f"m{i:04d}": i / 7 for i in range(1200)}  # and its 1,000 metrics
+    run_id = registry.log_run(
+        package_dir=make_package(tmp_path, "batch"), params=params, metrics=metrics
+    )
+    version = registry.register(run_id, tags={})
+    registry.log_evaluation(version, "holdout", {"roc_auc": 0.75}, make_package(tmp_path, "r"))
+    data = MlflowClient(registry.tracking_uri).get_run(run_id).data
+    assert data.params == {k: str(v) for k, v in params.items()}
+    assert data.metrics == {**metrics, "holdout.roc_auc": 0.75}
