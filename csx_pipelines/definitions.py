@@ -13,6 +13,7 @@ from csx_pipelines.executors import (
     executor_for,
     parse_max_concurrent,
 )
+from csx_pipelines.io_manager import OutOfBandPickleIOManager
 from csx_pipelines.resources import LakeResource, RegistryResource
 
 DATA_DIR = os.environ.get("CSX_DATA_DIR", "data")
@@ -70,6 +71,7 @@ def build_definitions(
         resources={
             "lake": LakeResource(data_dir=data_dir),
             "mlflow": RegistryResource(tracking_uri=tracking_uri, data_dir=data_dir),
+            "io_manager": OutOfBandPickleIOManager(),
         },
         executor=executor_for(executor, max_concurrent=max_concurrent),
     )
