@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from csx_pipelines.backtest_report import print_headline
+from csx_pipelines.children import Stopped, signal_group, spawn, stop_group, stop_signals
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from csx_core.ml.costs import CostModel
     from csx_core.ml.labels import LabelConfig
     from csx_core.ml.package import PackagedScorer
-from csx_pipelines.children import Stopped, signal_group, spawn, stop_group, stop_signals
 
 HOLDOUT_SEED_OFFSET = 1000
 # Dagster's console logger prints every step event at DEBUG; the run history (and the UI)
