@@ -49,8 +49,10 @@ from csx_core.features import (
     PRICE_COLUMNS,
     EventClock,
     SnapshotDigest,
+    TickBatch,
     TickFrame,
 )
+from csx_core.features.buckets import MAX_AHEAD_S, SEC
 from csx_core.features.drive import EventDriver
 from csx_core.features.shadow import ShadowKlines
 from csx_core.ml.costs import CostModel
@@ -72,8 +74,11 @@ class Engine(Protocol):
     def on_event(self, event: MarketEvent) -> None: ...
     def mark_gap(self, symbol: str | None, start_ns: int, end_ns: int) -> None: ...
     def tick(self, ts: int) -> TickFrame: ...
+    def tick_many(self, ts: Sequence[int]) -> list[TickBatch]: ...
     @property
     def late_events(self) -> int: ...
+    @property
+    def open_second(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,10 @@ class RunnerConfig:
     catch_up_tick_s: int = 60
     """While skipping, still tick once per this many event seconds (< the engine's 120 s
     look-ahead)."""
+    max_tick_queue_s: float = 0.25
+    """How long (wall seconds) ``run`` may hold released ticks to compute them together
+    while its feed has more events ready (a replay catching up); a feed it keeps up with
+    leaves the queue empty, and each batch's ticks are computed when it is applied."""
     shadow_klines: bool = True
     """Skip klines that would count trades twice, by the one rule live and offline replay
     share (``csx_core.features.shadow``)."""
@@ -198,6 +207,10 @@ class Runner:
         )
         self._last: tuple[TickFrame, TickFrame, TickOutput | None] | None
         self._last = None
+        self._queued: list[tuple[int, MarketEvent]] = []
+        """Released boundaries not computed yet, with the event that released each."""
+        self._queued_since = 0.0
+        """``perf_counter`` when the first of ``_queued`` was released."""
 
     def use_pipeline(self, pipeline: TickPipeline, cost: CostModel | None) -> None:
         """Start scoring with ``pipeline`` (a model became available)."""
@@ -214,6 +227,7 @@ class Runner:
         overlapping it yield NaN rather than features computed over missing data."""
         if entry.end_ns is None:
             return
+        self._tick_queued()  # the ticks released before the outage closed do not see it
         self.gaps_marked += 1
         for symbol in gap_symbols(entry):
             self.engine.mark_gap(symbol, entry.start_ns, entry.end_ns)
@@ -250,20 +264,38 @@ class Runner:
             if self.merge is not None:
                 now = self._wall_ns()
                 batch = self.merge.push(batch, now) if batch else self.merge.release(now)
-            self.process(batch)
+            self.process(batch, flush=False)
             if self.clock.next_tick is not None and self._anchor is not None:
                 event_ts, wall = self._anchor
                 now_event = event_ts + (self._wall_ns() - wall)
                 for boundary in self.clock.due(now_event - fallback_ns):
+                    self._tick_queued()
                     self.fallback_ticks += 1
                     self.tick(boundary)
             if batch:
                 # let the sockets and the server run between batches
                 await asyncio.sleep(self.config.consumer_pause_s)
+            # Queued ticks wait while the feed has more events ready (a replay catching up
+            # fills bigger batches), never longer than ``max_tick_queue_s``.
+            if self._queued and (
+                not len(self.queue)
+                or time.perf_counter() - self._queued_since > self.config.max_tick_queue_s
+            ):
+                self._tick_queued()
 
-    def process(self, events: Sequence[MarketEvent]) -> None:
+    def process(self, events: Sequence[MarketEvent], *, flush: bool = True) -> None:
         """Apply events in order, ticking at each boundary their event time crosses (before
-        the event, as ``csx_core.features.drive_events`` does)."""
+        the event, as ``csx_core.features.drive_events`` does).
+
+        A boundary released alone is not computed at once but queued, and the queue is
+        computed by one ``engine.tick_many`` when it must be: at the end of the batch (with
+        ``flush``; ``run`` keeps it while more events wait), before an event it cannot run
+        ahead of (a late event, or one past the bucket ring's reach), before a gap is
+        marked or a fallback tick fires. The engine's ticks only see events before their
+        boundary, so events applied ahead of a queued tick change nothing in it: the frames,
+        the digest and every output are those of ticking each boundary on the spot, for a
+        fraction of the engine's per-tick cost when a replay catches up (the fast-forwarded
+        warm-up)."""
         if events and self.recorder is not None:
             try:
                 self.recorder(events)
@@ -275,12 +307,26 @@ class Runner:
             boundaries = due(event)
             if boundaries:
                 self._fire(boundaries, event)
+            if self._queued and not self._fits_ahead(event.ts_event):
+                self._tick_queued()
             apply(event)
+        if flush:
+            self._tick_queued()
         if events:
             last = events[-1].ts_event
             self.state.last_event_ns = last
             if self._anchor is None or last > self._anchor[0]:
                 self._anchor = (last, self._wall_ns())
+
+    def _fits_ahead(self, ts_event: int) -> bool:
+        """Whether an event at ``ts_event`` may be applied before the queued ticks: it is
+        not late for any of them, and the bucket ring reaches its second."""
+        open_second = self.engine.open_second
+        return (
+            ts_event >= self._queued[-1][0]
+            and open_second is not None
+            and ts_event < (open_second + MAX_AHEAD_S) * SEC
+        )
 
     def _fire(self, boundaries: Sequence[int], crossing: MarketEvent) -> None:
         """Tick the boundaries ``crossing`` released, shedding (counted) the ones the runner
@@ -296,19 +342,33 @@ class Runner:
         Neither sheds while the runner keeps up: a quiet feed's next event releases every
         boundary it crossed and a max-speed replay the runner drains (``RouteMerge`` holding
         one route for seconds) is behind its newest frame without a backlog; both tick as
-        offline replay does, so live and replayed digests stay equal."""
+        offline replay does, so live and replayed digests stay equal.
+
+        A boundary released alone and kept is queued (see ``process``); several released
+        at once tick on the spot, after the queue, so the burst rule times real ticks."""
         lag = self.config.max_tick_lag_s
+        last_fired = self._queued[-1][0] if self._queued else self._last_fired
+        if len(boundaries) == 1:
+            boundary = boundaries[0]
+            if (
+                lag is not None
+                and last_fired is not None
+                and self._backlog(crossing, lag)
+                and boundary - last_fired < self.config.catch_up_tick_s * NS_PER_S
+            ):
+                self.state.counters.ticks_skipped += 1
+            else:
+                if not self._queued:
+                    self._queued_since = time.perf_counter()
+                self._queued.append((boundary, crossing))
+            return
+        self._tick_queued()
         if lag is None or self._last_fired is None:
             for boundary in boundaries:
                 self.tick(boundary, crossing)
             return
         lag_ns = int(lag * NS_PER_S)
-        newest = self.state.last_event_wall_ns
-        backlog = (
-            2 * len(self.queue) > self.queue.maxsize
-            and newest is not None
-            and newest - crossing.ts_recv > lag_ns
-        )
+        backlog = self._backlog(crossing, lag)
         step_ns = self.config.catch_up_tick_s * NS_PER_S
         counters = self.state.counters
         started = self._wall_ns()
@@ -320,22 +380,60 @@ class Runner:
             else:
                 self.tick(boundary, crossing)
 
+    def _backlog(self, crossing: MarketEvent, lag_s: float) -> bool:
+        newest = self.state.last_event_wall_ns
+        return (
+            2 * len(self.queue) > self.queue.maxsize
+            and newest is not None
+            and newest - crossing.ts_recv > int(lag_s * NS_PER_S)
+        )
+
+    def _tick_queued(self) -> None:
+        """Compute the queued ticks with one ``engine.tick_many`` and deliver them in order;
+        each tick's duration is its share of the batch plus its own scoring."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, []
+        start = time.perf_counter()
+        try:
+            batches = self.engine.tick_many([ts for ts, _ in queued])
+        except Exception:
+            self.state.counters.tick_errors += len(queued)
+            log.exception("ticks failed", extra={"tick_ns": queued[0][0], "ticks": len(queued)})
+            return
+        share = (time.perf_counter() - start) / len(queued)
+        frames = [frame for batch in batches for frame in batch.frames()]
+        for frame, (_, crossing) in zip(frames, queued, strict=True):
+            self._deliver(frame, crossing, share)
+
     def tick(self, ts: int, crossing: MarketEvent | None = None) -> None:
         """Run the tick at boundary ``ts``. ``crossing`` is the event that released it (None
         for the wall-clock fallback): the drift is then the wall time since that event was
         received plus how far past the boundary it lay, i.e. how late the tick fired after
         the feed crossed it, whatever the feed's replay speed."""
-        state = self.state
         start = time.perf_counter()
         try:
             frame = self.engine.tick(ts)
+        except Exception:
+            self.state.counters.tick_errors += 1
+            log.exception("tick failed", extra={"tick_ns": ts})
+            return
+        self._deliver(frame, crossing, time.perf_counter() - start)
+
+    def _deliver(self, frame: TickFrame, crossing: MarketEvent | None, engine_s: float) -> None:
+        """Score a computed tick and publish it: digest, state, sinks and listeners.
+        ``engine_s``: the engine's time for it, counted in the tick's duration."""
+        state = self.state
+        ts = frame.ts
+        start = time.perf_counter()
+        try:
             scored = warm_rows(frame)
             output = self._score(scored)
         except Exception:
             state.counters.tick_errors += 1
             log.exception("tick failed", extra={"tick_ns": ts})
             return
-        duration = time.perf_counter() - start
+        duration = engine_s + time.perf_counter() - start
         self.digest.update(frame)
         if len(frame):
             self.digest_span = (ts if self.digest_span is None else self.digest_span[0], ts)
