@@ -402,9 +402,17 @@ class Runner:
             log.exception("ticks failed", extra={"tick_ns": queued[0][0], "ticks": len(queued)})
             return
         share = (time.perf_counter() - start) / len(queued)
-        frames = [frame for batch in batches for frame in batch.frames()]
-        for frame, (_, crossing) in zip(frames, queued, strict=True):
-            self._deliver(frame, crossing, share)
+        crossings = iter(crossing for _, crossing in queued)
+        for batch in batches:
+            frames = batch.frames()
+            delivered = [self._deliver(f, next(crossings), share) for f in frames]
+            if all(delivered):  # one hash call: the bytes a call per tick would hash
+                self.digest.update_batch(batch)
+                self._digest_span(batch.ts[0], batch.ts[-1], len(batch.symbols))
+            else:
+                for frame, ok in zip(frames, delivered, strict=True):
+                    if ok:
+                        self._digested(frame)
 
     def tick(self, ts: int, crossing: MarketEvent | None = None) -> None:
         """Run the tick at boundary ``ts``. ``crossing`` is the event that released it (None
@@ -418,11 +426,22 @@ class Runner:
             self.state.counters.tick_errors += 1
             log.exception("tick failed", extra={"tick_ns": ts})
             return
-        self._deliver(frame, crossing, time.perf_counter() - start)
+        if self._deliver(frame, crossing, time.perf_counter() - start):
+            self._digested(frame)
 
-    def _deliver(self, frame: TickFrame, crossing: MarketEvent | None, engine_s: float) -> None:
-        """Score a computed tick and publish it: digest, state, sinks and listeners.
-        ``engine_s``: the engine's time for it, counted in the tick's duration."""
+    def _digested(self, frame: TickFrame) -> None:
+        self.digest.update(frame)
+        self._digest_span(frame.ts, frame.ts, len(frame))
+
+    def _digest_span(self, first: int, last: int, rows: int) -> None:
+        if rows:
+            start = int(first) if self.digest_span is None else self.digest_span[0]
+            self.digest_span = (start, int(last))
+
+    def _deliver(self, frame: TickFrame, crossing: MarketEvent | None, engine_s: float) -> bool:
+        """Score a computed tick and publish it: state, sinks and listeners; False when it
+        failed (counted, and left out of the digest). ``engine_s``: the engine's time for
+        it, counted in the tick's duration."""
         state = self.state
         ts = frame.ts
         start = time.perf_counter()
@@ -432,11 +451,8 @@ class Runner:
         except Exception:
             state.counters.tick_errors += 1
             log.exception("tick failed", extra={"tick_ns": ts})
-            return
+            return False
         duration = engine_s + time.perf_counter() - start
-        self.digest.update(frame)
-        if len(frame):
-            self.digest_span = (ts if self.digest_span is None else self.digest_span[0], ts)
         state.last_tick_ns = ts
         now = self._wall_ns()
         state.last_tick_wall_ns = now
@@ -458,6 +474,7 @@ class Runner:
             self._notify(TickReport(ts=ts, ranked=[], alerts=[], prices={}, frame=scored))
         if self.observe_tick_s is not None:
             self.observe_tick_s(duration)
+        return True
 
     def _score(self, frame: TickFrame) -> TickOutput | None:
         """Score ``frame`` (the warm rows of the tick) with the pipeline, if any."""

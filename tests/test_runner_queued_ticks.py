@@ -246,3 +246,45 @@ async def test_the_run_loop_holds_ticks_while_events_wait_and_computes_them_when
         await asyncio.gather(task, return_exceptions=True)
     assert runner.digest.hexdigest() == digest.hexdigest()
     assert max(engine.batch_sizes) > 100  # held across batches, up to the ring's reach
+
+
+def test_a_tick_that_fails_to_score_inside_a_batch_is_left_out_of_the_digest_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = sim_events(5)
+    engine = CountingEngine(EngineConfig())
+    runner = Runner(
+        state=LiveState(),
+        queue=DropOldestQueue(10_000),
+        decode=lambda frame, recv_ns: (),
+        engine=engine,
+    )
+    reference, frames, _ = per_tick(events, EngineConfig(), {})
+    failing = frames[len(frames) // 2][0]
+    score = runner._score
+
+    def score_or_fail(frame: TickFrame) -> object:
+        if frame.ts == failing:
+            raise FloatingPointError("injected")
+        return score(frame)
+
+    monkeypatch.setattr(runner, "_score", score_or_fail)
+    runner.process(events)
+    assert max(engine.batch_sizes) > 1
+    assert runner.state.counters.tick_errors == 1
+    assert runner.digest.ticks == reference.ticks - 1
+    expected = FeatureEngine(EngineConfig())
+    digest = SnapshotDigest()
+    for frame in _per_tick_frames(events, expected):
+        if frame.ts != failing:
+            digest.update(frame)
+    assert runner.digest.hexdigest() == digest.hexdigest()
+
+
+def _per_tick_frames(events: Sequence[MarketEvent], engine: FeatureEngine) -> list[TickFrame]:
+    driver = EventDriver(engine, EventClock(engine.config.cadence_s), ShadowKlines())
+    out = []
+    for event in events:
+        out += [engine.tick(boundary) for boundary in driver.due(event)]
+        driver.apply(event)
+    return out
