@@ -91,26 +91,30 @@ def _run_demo(settings: DemoSettings) -> int:
             f"    simulated, replayed and labelled alongside training in {prepared.seconds:.1f} s",
             flush=True,
         )
-    # The exchange starts while the held-out day is backtested: it sends nothing until every
-    # socket of the runner, started after the backtest, has connected.
+    # The exchange and the runner start while the held-out day is backtested: the runner
+    # loads the champion and warms up on the fast-forwarded first hour meanwhile. The paced
+    # replay starts once the fast-forward has drained, after the backtest's few seconds.
+    stage(
+        f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
+        f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
+        "loads models:/csx-inplay@champion; both start beside the held-out backtest"
+    )
     with _exchange_up(prepared.events, settings, env, data_dir) as exchange_url:
-        _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
-        stage(
-            f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
-            f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
-            "loads models:/csx-inplay@champion"
-        )
+        runner_started = time.monotonic()
         with _runner_up(exchange_url, settings, env, data_dir) as urls:
-            summary = _show_live(urls, settings, data_dir)
+            _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
+            summary = _show_live(urls, settings, data_dir, runner_started)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if summary["ranked"] else 1
 
 
-def _show_live(urls: dict[str, str], settings: DemoSettings, data_dir: Path) -> dict[str, Any]:
+def _show_live(
+    urls: dict[str, str], settings: DemoSettings, data_dir: Path, runner_started: float
+) -> dict[str, Any]:
     """Where to look, readiness, the observed seconds and their summary; then, with
     ``--keep-running``, serve until a signal."""
     _print_where_to_look(urls, data_dir)
-    summary = _observe(urls, settings.seconds, settings.ready_timeout_s)
+    summary = _observe(urls, settings.seconds, settings.ready_timeout_s, runner_started)
     _print_summary(summary)
     if settings.keep_running:
         print("\n--keep-running: Ctrl-C or SIGTERM stops the exchange and the runner.", flush=True)
@@ -438,25 +442,28 @@ def _get(url: str) -> tuple[int, bytes]:
         return int(exc.code), bytes(exc.read())
 
 
-def _observe(urls: dict[str, str], seconds: float, ready_timeout_s: float) -> dict[str, Any]:
+def _observe(
+    urls: dict[str, str], seconds: float, ready_timeout_s: float, started: float
+) -> dict[str, Any]:
+    """Wait for /readyz (``started``: when the runner was launched, what readiness is timed
+    from), then observe ``seconds``."""
     stage(
         "waiting for /readyz (symbols warm up on an hour of event time, fast-forwarded), "
         f"then {seconds:.0f} s"
     )
-    start = time.monotonic()
     ready_at: float | None = None
     last_reason = ""
-    while time.monotonic() - start < ready_timeout_s:
+    while time.monotonic() - started < ready_timeout_s:
         status, body = _get(urls["live"] + "/readyz")
         if status == 200:
-            ready_at = time.monotonic() - start
-            print(f"    /readyz 200 after {ready_at:.1f} s", flush=True)
+            ready_at = time.monotonic() - started
+            print(f"    /readyz 200 {ready_at:.1f} s after the runner started", flush=True)
             break
         reason = "; ".join(json.loads(body).get("reasons", [])) if body else ""
         if reason != last_reason:
             print(f"    not ready: {reason}", flush=True)
             last_reason = reason
-        time.sleep(1.0)
+        time.sleep(0.2)
     first = _metrics(urls["live"])
     observed = time.monotonic()
     time.sleep(seconds)
@@ -544,7 +551,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     ranked = summary["ranked"]
     print(f"    model            {summary['model']}")
     ready = summary["ready_after_s"]
-    print(f"    ready after      {'never' if ready is None else f'{ready:.1f} s'}")
+    shown = "never" if ready is None else f"{ready:.1f} s after the runner started"
+    print(f"    ready            {shown}")
     print(f"    frames/s         {summary['frames_per_s']:.0f}")
     print(f"    tick p99         {summary['tick_p99_ms']:.1f} ms")
     print(f"    alerts           {summary['alerts']:.0f}")
