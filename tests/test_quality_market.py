@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from csx_core.contracts import Trade
@@ -75,6 +76,26 @@ def test_duplicates_are_counted_when_present() -> None:
 
     table = pa.table({"symbol": ["A", "A", "B"], "trade_id": [1, 1, 1]})
     assert table.num_rows - _distinct(table, ("symbol", "trade_id")) == 1
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pa.array([5, 5, -3, 7, 5, -3, 2**40, 2**40], pa.int64()),  # packed into one int64
+        pa.array([2**62, 2**62, -(2**62), 1, 1, 0, 0, 3], pa.int64()),  # too wide: group-by
+        pa.array([1, 1, 2, 2, 3, 3, 4, 4], pa.uint64()),  # may not fit int64: group-by
+    ],
+)
+def test_distinct_integer_keys_count_as_arrow_groups_them(ids: pa.Array) -> None:
+    from csx_core.quality.market import _distinct, _packed_key
+
+    codes = pa.array([0, 0, 0, 1, 1, 1, 2, 2], pa.int32())
+    table = pa.table({"symbol": codes, "trade_id": ids})
+    grouped = table.group_by(["symbol", "trade_id"]).aggregate([]).num_rows
+    assert _distinct(table, ("symbol", "trade_id")) == grouped
+    packable = ids.type == pa.int64() and pc.max(ids).as_py() < 2**61
+    assert (_packed_key(table, ("symbol", "trade_id")) is not None) == packable
+    assert _distinct(table.slice(0, 0), ("symbol", "trade_id")) == 0
 
 
 def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None:
