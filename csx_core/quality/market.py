@@ -153,4 +153,3 @@ def _gaps(
     limit = int(gap_s * NS_PER_S)
     found = np.flatnonzero((codes[1:] == codes[:-1]) & (np.diff(ts) > limit))
     return [(str(unique[codes[i]]), int(ts[i]), int(ts[i + 1])) for i in found]
-
