@@ -579,7 +579,9 @@ class Runner:
         the top of this module, for live features to leave offline replay's (a fallback
         tick, a skipped or failed tick, a late or dropped event, a gap marked on close, a
         batch the recorder refused). ``events_pending`` (queued or held by the merge) is
-        not in the digest yet."""
+        not in the digest yet. Ticks already released are computed first, so the digest
+        covers every event consumed."""
+        self._tick_queued()
         span = self.digest_span
         counters = self.state.counters
         return {

@@ -288,3 +288,18 @@ def _per_tick_frames(events: Sequence[MarketEvent], engine: FeatureEngine) -> li
         out += [engine.tick(boundary) for boundary in driver.due(event)]
         driver.apply(event)
     return out
+
+
+def test_reading_the_parity_view_computes_the_ticks_still_queued() -> None:
+    events = sim_events(5)
+    digest, _, _ = per_tick(events, EngineConfig(), {})
+    runner = Runner(
+        state=LiveState(),
+        queue=DropOldestQueue(10_000),
+        decode=lambda frame, recv_ns: (),
+        engine=FeatureEngine(EngineConfig()),
+    )
+    runner.process(events, flush=False)  # as ``run`` leaves them while events wait
+    assert runner.digest.ticks < digest.ticks
+    view = runner.parity()
+    assert (view["ticks"], view["digest"]) == (digest.ticks, digest.hexdigest())
