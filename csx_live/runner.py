@@ -138,8 +138,9 @@ class RunnerConfig:
     look-ahead)."""
     max_tick_queue_s: float = 0.25
     """How long (wall seconds) ``run`` may hold released ticks to compute them together
-    while its feed has more events ready (a replay catching up); a feed it keeps up with
-    leaves the queue empty, and each batch's ticks are computed when it is applied."""
+    while its feed has more events ready (a replay catching up) and its ticks score nothing
+    (the warm-up); otherwise, as with a feed it keeps up with, each batch's ticks are
+    computed when the batch is applied."""
     shadow_klines: bool = True
     """Skip klines that would count trades twice, by the one rule live and offline replay
     share (``csx_core.features.shadow``)."""
@@ -276,9 +277,12 @@ class Runner:
                 # let the sockets and the server run between batches
                 await asyncio.sleep(self.config.consumer_pause_s)
             # Queued ticks wait while the feed has more events ready (a replay catching up
-            # fills bigger batches), never longer than ``max_tick_queue_s``.
+            # fills bigger batches), never longer than ``max_tick_queue_s``, and only while
+            # ticks score nothing (a warm-up): a scored tick costs milliseconds to deliver,
+            # and a queue held for 0.25 s would then keep the sockets waiting for seconds.
             if self._queued and (
                 not len(self.queue)
+                or self.state.scored_symbols
                 or time.perf_counter() - self._queued_since > self.config.max_tick_queue_s
             ):
                 self._tick_queued()
