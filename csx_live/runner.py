@@ -351,9 +351,9 @@ class Runner:
         A boundary released alone and kept is queued (see ``process``); several released
         at once tick on the spot, after the queue, so the burst rule times real ticks."""
         lag = self.config.max_tick_lag_s
-        last_fired = self._queued[-1][0] if self._queued else self._last_fired
         if len(boundaries) == 1:
             boundary = boundaries[0]
+            last_fired = self._queued[-1][0] if self._queued else self._last_fired
             if (
                 lag is not None
                 and last_fired is not None
