@@ -15,8 +15,10 @@
   decode). ``max_malformed_streak`` consecutive invalid frames close the link (counted).
 - **Stale-stream watchdog**: a supervisor checks the valid-event counter a few times per
   ``stale_s``; no valid event for ``stale_s`` (even if frames arrive) closes the socket and
-  reconnects. The hot path pays nothing for it (no per-frame timer). ``connected`` (readiness)
-  requires an open link that has delivered a valid event.
+  reconnects. The close reads on to the peer's close frame (within ``close_timeout_s``), so a
+  burst that was on its way as the watchdog fired is still decoded and counted; the outage
+  stays open until the next link delivers. The hot path pays nothing for it (no per-frame
+  timer). ``connected`` (readiness) requires an open link that has delivered a valid event.
 - **Pings/pongs**: aiohttp answers the server's pings itself (``autoping``; tested); with
   ``heartbeat_s`` set it also pings, and a missing pong closes the link (counted).
 - **Planned rollover** before the exchange's 24 h limit: a second connection is opened, both
@@ -122,6 +124,7 @@ class _Link:
         "healthy",
         "last_wall_ns",
         "malformed_streak",
+        "retiring",
         "task",
         "valid",
         "ws",
@@ -138,6 +141,8 @@ class _Link:
         self.healthy = False
         self.last_wall_ns = 0
         self.first_frame = asyncio.Event()
+        self.retiring = False
+        """Being closed: its last frames are still read, but it no longer ends an outage."""
         self.task: asyncio.Task[str] | None = None
 
 
@@ -195,7 +200,7 @@ class StreamManager:
                 self.stats.disconnects += 1
                 start = link.last_wall_ns or self._wall_ns()
                 self._ledger.open(self.plan.shard_id, self.plan.streams, start, reason)
-                await self._close(link)
+                await self._close(link, drain=True)
                 if link.healthy:
                     log.warning(
                         "stream link lost",
@@ -310,7 +315,7 @@ class StreamManager:
                     link.valid += 1
                     link.malformed_streak = 0
                     stats.valid_events += 1
-                    if link.valid == 1:
+                    if link.valid == 1 and not link.retiring:
                         self._first_frame(link, now)
                 else:
                     stats.malformed_frames += 1
@@ -374,7 +379,7 @@ class StreamManager:
             self.stats.rollover_failures += 1
             log.warning("rollover failed, keeping the old link", extra={"error": str(exc)})
             if new is not None:
-                await self._close(new)
+                await self._close(new, drain=True)
             self._dedupe_until = loop.time()
             old.connected_at = loop.time() - self.timing.rollover_after_s + self.timing.stale_s
             return old
@@ -384,22 +389,32 @@ class StreamManager:
         return new
 
     async def _close(self, link: _Link, *, drain: bool = False) -> None:
-        """Close ``link``. With ``drain`` (a rollover: the old link is still streaming) ask
-        the peer to close first and keep its pump reading until the peer's close frame
-        arrives (at most ``close_timeout_s``), so the frames already on their way are
+        """Close ``link`` within ``close_timeout_s``. With ``drain`` (every close but the
+        shutdown's: a rollover's old link still streams, and frames may be on their way to a
+        link the watchdog gave up on) ask the peer to close first and keep the pump reading
+        until the peer's close frame arrives, so the frames already on their way are
         decoded and counted (duplicates by the overlap deduper, bad frames as malformed)
-        instead of being read and thrown away unseen inside aiohttp's ``close``."""
+        instead of being read and thrown away unseen inside aiohttp's ``close``. A retiring
+        link's frames never end the outage that retired it (the next link's do)."""
         self._links.discard(link)
+        link.retiring = True
         pump = link.task
+        deadline = asyncio.get_running_loop().time() + self.timing.close_timeout_s
         if drain and pump is not None and not pump.done() and not link.ws.closed:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.timing.close_timeout_s):
+                async with asyncio.timeout_at(deadline):
                     await link.ws.send_frame(_CLOSE_NORMAL, aiohttp.WSMsgType.CLOSE)
                     await asyncio.wait({pump})
+            if not pump.done():
+                # the peer never answered: stop reading, and aiohttp's close below aborts
+                # the socket at once (a cancelled receive marks the link abnormally closed)
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
         # Bounded overall: aiohttp's close timeout is per read, so a peer that floods frames
         # and never answers the close would hold it forever (timing out aborts the socket).
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(self.timing.close_timeout_s):
+            async with asyncio.timeout_at(deadline):
                 await link.ws.close()
         if link.task is not None and not link.task.done():
             link.task.cancel()
