@@ -13,6 +13,7 @@ import pytest
 from csx_core.cli import main
 from csx_core.soak import check_summary, format_results, load_thresholds
 from csx_core.soak.summary import SoakSummary
+from csx_core.soak.thresholds import ThresholdResult
 from csx_live.commands.soak import COMMAND
 from csx_live.soak import Sample, build_plan, parse_prometheus, run_soak, summarize
 from csx_live.soak.measures import (
@@ -177,13 +178,18 @@ def test_cli_rejects_a_too_short_soak(capsys: pytest.CaptureFixture[str]) -> Non
     assert "at least" in capsys.readouterr().err
 
 
+def _failure(results: list[ThresholdResult], summary: SoakSummary, data_dir: Path) -> str:
+    """The thresholds table plus every raw field (a CI run's temporary files are gone by
+    the time anyone reads its log) and where the record and logs were."""
+    return f"{format_results(results)}\n{summary.to_json().decode()}\nrecord: {data_dir}"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_short_soak_passes_the_baseline_thresholds(tmp_path: Path) -> None:
     summary = run_soak(data_dir=tmp_path, minutes=1.25, profile="baseline")
     results = check_summary(summary, load_thresholds(THRESHOLDS, "baseline"))
-    table = format_results(results)
-    assert all(r.passed for r in results), table
+    assert all(r.passed for r in results), _failure(results, summary, tmp_path)
     assert summary.injected_outages >= 3
     assert summary.gap_ledger_entries >= summary.injected_outages
     assert summary.malformed_injected > 0
@@ -208,7 +214,7 @@ def test_a_short_overload_soak_holds_every_overload_threshold(tmp_path: Path) ->
     the runner sheds ticks (counted) instead of ticking every second late."""
     summary = run_soak(data_dir=tmp_path, minutes=1.5, profile="overload")
     results = check_summary(summary, load_thresholds(THRESHOLDS, "overload"))
-    assert all(r.passed for r in results), format_results(results)
+    assert all(r.passed for r in results), _failure(results, summary, tmp_path)
     assert summary.ticks_skipped > 0
     assert summary.injected_outages >= 3
     assert summary.gap_ledger_entries >= summary.injected_outages
