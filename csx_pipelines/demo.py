@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -91,30 +91,38 @@ def _run_demo(settings: DemoSettings) -> int:
             f"    simulated, replayed and labelled alongside training in {prepared.seconds:.1f} s",
             flush=True,
         )
-    # The exchange and the runner start while the held-out day is backtested: the runner
-    # loads the champion and warms up on the fast-forwarded first hour meanwhile. The paced
-    # replay starts once the fast-forward has drained, after the backtest's few seconds.
+    # The runner loads the champion and warms up on the fast-forwarded first hour with both
+    # cores to itself and the exchange; the held-out day is backtested once it is ready,
+    # inside the seconds the demo watches the paced replay anyway (the window is never
+    # shorter than ``seconds``: a longer backtest lengthens it).
     stage(
         f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
         f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
-        "loads models:/csx-inplay@champion; both start beside the held-out backtest"
+        "loads models:/csx-inplay@champion"
     )
     with _exchange_up(prepared.events, settings, env, data_dir) as exchange_url:
         runner_started = time.monotonic()
         with _runner_up(exchange_url, settings, env, data_dir) as urls:
-            _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
-            summary = _show_live(urls, settings, data_dir, runner_started)
+
+            def backtest() -> None:
+                _backtest_holdout(data_dir, prepared, holdout_day, holdout_seed, version)
+
+            summary = _show_live(urls, settings, data_dir, runner_started, backtest)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s", flush=True)
     return 0 if summary["ranked"] else 1
 
 
 def _show_live(
-    urls: dict[str, str], settings: DemoSettings, data_dir: Path, runner_started: float
+    urls: dict[str, str],
+    settings: DemoSettings,
+    data_dir: Path,
+    runner_started: float,
+    meanwhile: Callable[[], None],
 ) -> dict[str, Any]:
-    """Where to look, readiness, the observed seconds and their summary; then, with
-    ``--keep-running``, serve until a signal."""
+    """Where to look, readiness, the observed seconds (``meanwhile`` runs in them) and their
+    summary; then, with ``--keep-running``, serve until a signal."""
     _print_where_to_look(urls, data_dir)
-    summary = _observe(urls, settings.seconds, settings.ready_timeout_s, runner_started)
+    summary = _observe(urls, settings.seconds, settings.ready_timeout_s, runner_started, meanwhile)
     _print_summary(summary)
     if settings.keep_running:
         print("\n--keep-running: Ctrl-C or SIGTERM stops the exchange and the runner.", flush=True)
@@ -443,13 +451,17 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def _observe(
-    urls: dict[str, str], seconds: float, ready_timeout_s: float, started: float
+    urls: dict[str, str],
+    seconds: float,
+    ready_timeout_s: float,
+    started: float,
+    meanwhile: Callable[[], None],
 ) -> dict[str, Any]:
     """Wait for /readyz (``started``: when the runner was launched, what readiness is timed
-    from), then observe ``seconds``."""
+    from), then observe at least ``seconds``, running ``meanwhile`` first."""
     stage(
         "waiting for /readyz (symbols warm up on an hour of event time, fast-forwarded), "
-        f"then {seconds:.0f} s"
+        f"then {seconds:.0f} s (the held-out backtest runs in them)"
     )
     ready_at: float | None = None
     last_reason = ""
@@ -466,7 +478,8 @@ def _observe(
         time.sleep(0.2)
     first = _metrics(urls["live"])
     observed = time.monotonic()
-    time.sleep(seconds)
+    meanwhile()
+    time.sleep(max(0.0, seconds - (time.monotonic() - observed)))
     elapsed = time.monotonic() - observed
     last = _metrics(urls["live"])
     _, ranks_body = _get(urls["live"] + "/api/ranks")

@@ -211,7 +211,7 @@ demo._backtest_holdout = lambda data_dir, prepared, day, seed, version: None
 demo._exchange_up = fake_exchange
 demo._runner_up = fake_runner
 demo._print_where_to_look = lambda urls, data_dir: None
-demo._observe = lambda urls, seconds, ready_timeout_s, started: {"ranked": 1}
+demo._observe = lambda urls, seconds, ready_timeout_s, started, meanwhile: {"ranked": 1}
 demo._print_summary = lambda summary: None
 sys.exit(demo.run_demo(demo.DemoSettings(data_dir=Path(sys.argv[2]), keep_running=True)))
 """
