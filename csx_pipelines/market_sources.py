@@ -36,8 +36,4 @@ def load_market_day(
         import_archives(sorted(Path(archive_dir).rglob(f"*{day.isoformat()}*")), store)
     elif source != "store":
         raise ValueError(f"unknown market data source {source!r}")
-    return {
-        kind: store.read(kind, start=day, end=day).num_rows
-        for kind in store.kinds()
-        if day in store.dates(kind)
-    }
+    return {kind: store.day_rows(kind, day) for kind in store.kinds() if day in store.dates(kind)}

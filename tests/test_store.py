@@ -595,3 +595,18 @@ def test_manifest_lists_rows_times_and_hashes(store: EventStore) -> None:
     assert entry["bytes"] == path.stat().st_size
     assert (entry["ts_min"], entry["ts_max"]) == (T0, T0 + 2 * 10**6)
     assert path.name.startswith("part-" + entry["sha256"][:20])
+
+
+def test_day_rows_counts_what_read_returns_without_reading(store: EventStore) -> None:
+    # three days of trades written in two batches (the second repeats some ids), and an
+    # open kline superseded by its closed version in the same day partition
+    store.write_events([trade(i, ts=T0 + i * DAY_NS // 4) for i in range(8)])
+    store.write_events([trade(i, ts=T0 + i * DAY_NS // 4) for i in range(6, 12)])
+    store.write_events([kline(0, ts=T0 + 30 * 10**9, closed=False)])
+    store.write_events([kline(0, ts=T0 + 60 * 10**9, closed=True)])
+    for kind in store.kinds():
+        for day in store.dates(kind):
+            assert store.day_rows(kind, day) == store.read(kind, start=day, end=day).num_rows
+    assert [store.day_rows("trade", d) for d in store.dates("trade")] == [4, 4, 4]
+    assert store.day_rows("kline", date(2024, 8, 8)) == 1
+    assert store.day_rows("trade", date(2024, 8, 20)) == 0

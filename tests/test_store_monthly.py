@@ -240,3 +240,12 @@ def test_a_failing_partition_fails_the_write_and_the_others_stay_whole(
     assert store.verify() == []
     assert store.write("kline", table(events)).rows_written == 24 * 30  # September, now
     assert read(store) == events
+
+
+def test_day_rows_of_a_month_partition_counts_that_day_only(store: EventStore) -> None:
+    write_months(store, bars(range(0, 24 * 3)))  # three days of hourly bars, two symbols
+    assert store.span("kline") == MONTH
+    assert [store.day_rows("kline", d) for d in store.dates("kline")] == [
+        store.read("kline", start=d, end=d).num_rows for d in store.dates("kline")
+    ]
+    assert store.day_rows("kline", AUG1 + timedelta(days=1)) == 48

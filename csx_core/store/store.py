@@ -157,6 +157,15 @@ class EventStore:
         day a month partition's manifest lists."""
         return self._layout(kind).days()
 
+    def day_rows(self, kind: str, day: date) -> int:
+        """Rows of ``kind`` stored for ``day``: its day partition's manifest count, without
+        reading the files (``read`` counts the rows of a month partition's day)."""
+        if self._span(kind) == MONTH:
+            return int(self.read(kind, start=day, end=day).num_rows)
+        if day not in self.dates(kind):
+            return 0
+        return sum(entry.rows for entry in self._manifest(kind, day).files)
+
     def partitions(self, kind: str) -> list[Path]:
         """Directories of the committed partitions of ``kind``, by date."""
         return [p.path for p in self._layout(kind).partitions]
