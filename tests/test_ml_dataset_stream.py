@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from csx_core.ml.costs import CostModel
 from csx_core.ml.dataset import KEY_COLUMNS, labelled_sample
-from csx_core.ml.frame import NS_PER_S, sort_by_symbol_time
+from csx_core.ml.frame import NS_PER_S, sort_by_symbol_time, symbol_time_order
 from csx_core.ml.labels import LABEL_COLUMNS, LabelConfig, label_features
 from tests.test_ml_labels import make_table
 
@@ -70,7 +71,16 @@ def test_streamed_labels_equal_labelling_everything_at_once(
     assert crossing.any()  # rows whose horizon runs into the next day's file are kept
     for name in (*KEY_COLUMNS, *LABEL_COLUMNS):
         assert got.column(name).equals(expected.column(name)), name
-    assert "f1" in got.column_names  # the wide feature columns are joined back
+    # the wide feature columns are joined back, each row's own
+    f1 = {
+        (sym, ts): v
+        for sym, ts, v in zip(
+            *(everything.column(c).to_pylist() for c in ("symbol", "ts", "f1")), strict=True
+        )
+    }
+    rows = zip(*(got.column(c).to_pylist() for c in ("symbol", "ts", "f1")), strict=True)
+    assert all(f1[(sym, ts)] == v for sym, ts, v in rows)
+    assert all(field.nullable for field in got.schema)
 
 
 def test_the_memory_budget_lengthens_the_stride_by_whole_factors(tmp_path: Path) -> None:
@@ -100,3 +110,25 @@ def test_the_budget_counts_the_rows_a_coarse_cadence_samples(tmp_path: Path) -> 
     assert budget_stride(files, 120, quarter, tick_s=60) == 240
     with pytest.raises(ValueError, match="multiple of tick_s"):
         budget_stride(files, 90, rows, tick_s=60)
+
+
+def test_symbol_time_order_is_arrows_sort() -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+    symbols = rng.choice(["ZZUSDT", "AAUSDT", "MMUSDT", "AZUSDT"], n)
+    ts = rng.permutation(n).astype(np.int64) * NS_PER_S
+    table = pa.table({"symbol": symbols, "ts": ts, "x": rng.random(n)})
+    chunked = pa.concat_tables([table.slice(0, 1234), table.slice(1234)])
+    keys = [("symbol", "ascending"), ("ts", "ascending")]
+    expected = pc.sort_indices(chunked, keys).to_pylist()
+    assert symbol_time_order(chunked).to_pylist() == expected
+    with_null = pa.table({"symbol": ["B", None, "A"], "ts": [1, 2, 3]})
+    assert symbol_time_order(with_null).to_pylist() == [2, 0, 1]  # nulls last, as Arrow
+
+
+def test_duplicate_keys_are_refused() -> None:
+    from csx_core.ml.frame import FeatureTableError
+
+    table = pa.table({"symbol": ["A", "B", "A"], "ts": [1, 1, 1]})
+    with pytest.raises(FeatureTableError, match="duplicate"):
+        sort_by_symbol_time(table)

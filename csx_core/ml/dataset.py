@@ -63,7 +63,8 @@ def labelled_sample(
     extra = [labels.volume_feature] if labels.volume_feature else []
     narrow_columns = [*KEY_COLUMNS, "warm", "gap", *PRICE_COLUMNS, *extra]
     reach_ns = labels.horizon_ns + labels.tick_s * NS_PER_S  # the head the last rows need
-    parts = []
+    wides, matched = [], []
+    rows_before = 0
     current = pq.read_table(files[0], columns=narrow_columns)
     # A day's sampled wide rows are decoded in a thread while the day before is labelled.
     sampled = ahead(_sampled_rows(path, stride_s) for path in files)
@@ -79,10 +80,28 @@ def labelled_sample(
         own = pc.less(labelled.column("ts"), _day_end(current))
         labelled = labelled.filter(pc.and_(own, _on_stride(labelled, stride_s)))
         labelled = labelled.select([*KEY_COLUMNS, *LABEL_COLUMNS])
-        parts.append(wide.join(labelled, keys=list(KEY_COLUMNS), join_type="inner"))
+        # Joined on the keys alone: each labelled row learns which wide row it labels, and
+        # the wide rows are taken once, in the final order, instead of copied by the join
+        # and again by the sort.
+        keys = wide.select(list(KEY_COLUMNS)).append_column(
+            _WIDE_ROW, pa.array(np.arange(rows_before, rows_before + wide.num_rows))
+        )
+        matched.append(keys.join(labelled, keys=list(KEY_COLUMNS), join_type="inner"))
+        wides.append(wide)
+        rows_before += wide.num_rows
         current = following if following is not None else current
-    joined = pa.concat_tables(parts)
-    return sort_by_symbol_time(joined.replace_schema_metadata(metadata))
+    found = sort_by_symbol_time(pa.concat_tables(matched))
+    table = pa.concat_tables(wides).take(found.column(_WIDE_ROW))
+    for name in LABEL_COLUMNS:
+        table = table.append_column(found.schema.field(name), found.column(name))
+    # every field nullable, as a join of the wide rows made them (the schema stays the one
+    # training tables have always had)
+    schema = pa.schema([f.with_nullable(True) for f in table.schema], metadata)
+    return pa.Table.from_arrays(table.columns, schema=schema)
+
+
+_WIDE_ROW = "__wide_row"
+"""The row of the day's sampled wide table a labelled row belongs to (never stored)."""
 
 
 def _day_end(narrow: pa.Table) -> int:

@@ -46,7 +46,7 @@ def feature_version(table: pa.Table) -> str:
 
 def sort_by_symbol_time(table: pa.Table) -> pa.Table:
     """A new table sorted by (symbol, ts); metadata kept. Duplicate keys are refused."""
-    out = table.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    out = table.take(symbol_time_order(table))
     if out.num_rows > 1:
         sym = out.column("symbol")
         ts = out.column("ts")
@@ -57,6 +57,23 @@ def sort_by_symbol_time(table: pa.Table) -> pa.Table:
         if pc.any(dup).as_py():
             raise FeatureTableError("duplicate (symbol, ts) rows")
     return out.replace_schema_metadata(table.schema.metadata)
+
+
+def symbol_time_order(table: pa.Table) -> pa.Array:
+    """The indices that sort ``table`` by (symbol, ts), as Arrow's ``sort_by`` would.
+
+    Integer keys sort several times faster than Arrow's string-and-int sort (a third of
+    labelling a day was that sort): each symbol's rank among the distinct symbols (ranked
+    by Arrow itself), then ``ts``; with unique keys the permutation is the same one. Nulls
+    go to Arrow's own sort."""
+    symbol, ts = table.column("symbol"), table.column("ts")
+    if symbol.null_count or ts.null_count:
+        return pc.sort_indices(table, [("symbol", "ascending"), ("ts", "ascending")])
+    enc = pc.dictionary_encode(symbol).combine_chunks()
+    rank = np.asarray(pc.rank(enc.dictionary, sort_keys="ascending").to_numpy(), dtype=np.int64)
+    codes = rank[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    times = np.asarray(ts.to_numpy(), dtype=np.int64)
+    return pa.array(np.lexsort((times, codes)))
 
 
 def column(table: pa.Table, name: str) -> npt.NDArray[np.float64]:
