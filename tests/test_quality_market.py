@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -117,3 +118,36 @@ def test_gaps_span_every_activity_kind_by_symbol_name(store: EventStore) -> None
     assert q.symbols == 2
     assert q.monotone
     assert q.duplicate_free
+
+
+def test_id_inversions_count_the_same_in_store_order_and_any_order() -> None:
+    import numpy as np
+
+    from csx_core.quality.market import _id_inversions, _in_store_order
+
+    rng = np.random.default_rng(5)
+    n = 4_000
+    names = np.array(["ZZUSDT", "AAUSDT", "MMUSDT"], dtype=object)  # codes by first sight
+    codes = rng.integers(0, 3, n).astype(np.int32)
+    ts = np.sort(rng.integers(0, 500, n)) * S  # many rows share a second
+    ids = rng.integers(0, 50_000, n)  # ids out of order within symbols
+    rank = np.argsort(np.argsort(names))  # each code's place among the sorted names
+    order = np.lexsort((ids, rank[codes], ts))  # the store's order: ts, symbol, id
+    stored = pa.table({"symbol": codes[order], "ts_event": ts[order], "trade_id": ids[order]})
+    shuffled = stored.take(pa.array(rng.permutation(n)))
+
+    def in_store_order(t: pa.Table) -> bool:
+        columns = (t.column(c).to_numpy() for c in ("ts_event", "symbol", "trade_id"))
+        ts_, codes_, ids_ = columns
+        return _in_store_order(ts_, rank[codes_], ids_)
+
+    assert in_store_order(stored)  # the fast path is taken
+    assert not in_store_order(shuffled)  # the three-key sort is
+    count = _id_inversions(stored, "trade_id", names)
+    assert count == _id_inversions(shuffled, "trade_id", names)
+    # the reference: per symbol, ids against the running max in (ts, id) order
+    expected = 0
+    for code in range(3):
+        rows = sorted(zip(ts[codes == code].tolist(), ids[codes == code].tolist(), strict=True))
+        expected += sum(b[1] < a[1] for a, b in itertools.pairwise(rows))
+    assert count == expected > 0
