@@ -85,10 +85,13 @@ def training_dataset(
 ) -> dg.Output[Dataset]:
     """Warm, gap-free labelled rows cut into walk-forward folds, purged and embargoed."""
     ds = dataset_from_labelled(labels, config.train_config(lake.root))
+    # Built here, the matrix is stored with the dataset, and the five stages after map it.
+    rows, columns = ds.x.shape
     return dg.Output(
         ds,
         metadata={
-            "rows": ds.table.num_rows,
+            "rows": rows,
+            "features": columns,
             "folds": len(ds.folds),
             "data_digest": ds.digest,
             "split_audit": dg.MetadataValue.json(ds.audit.to_dict()),
