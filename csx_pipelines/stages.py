@@ -162,11 +162,16 @@ def train_config(
     calibration: str,
     horizon_bars: int | None = None,
     assume_spread_bps: float | None = None,
+    lgbm_threads: int = 1,
 ) -> TrainConfig:
     """``horizon_bars`` (ticks of the replay's cadence) replaces ``horizon_s`` when set."""
     from csx_core.ml.costs import CostModel
     from csx_core.ml.labels import LabelConfig
+    from csx_core.ml.lgbm import LgbmParams
     from csx_core.ml.splits import SplitConfig
+
+    if lgbm_threads < 1:
+        raise ValueError(f"lgbm_threads must be at least 1, got {lgbm_threads}")
 
     engine = replayed_engine(data_dir)
     tick = engine.cadence_s
@@ -185,6 +190,7 @@ def train_config(
         ),
         splits=SplitConfig(n_folds=n_folds, embargo_s=embargo_s),
         cost=CostModel(),
+        lgbm=LgbmParams(num_threads=lgbm_threads),
         calibration=calibration,
         overwrite=True,
     )
@@ -358,6 +364,7 @@ def register_package(
         "max_training_rows": max_training_rows(feature_files(data_dir / FEATURES_DIR)),
         "features": len(ds.names),
         "best_iteration": fitted[-1].lgbm.best_iteration,
+        "lgbm_threads": config.lgbm.num_threads,
     }
     tags = {
         "data_digest": ds.digest,

@@ -39,6 +39,7 @@ class TrainSettings:
     calibration: str = "platt"
     assume_spread_bps: float | None = None
     gap_after_s: int | None = None
+    lgbm_threads: int = 1
     tracking_uri: str = ""
 
     @property
@@ -110,6 +111,7 @@ def run_config(settings: TrainSettings) -> dict[str, Any]:
         "n_folds": settings.n_folds,
         "calibration": settings.calibration,
         "assume_spread_bps": settings.assume_spread_bps,
+        "lgbm_threads": settings.lgbm_threads,
     }
     if horizon_s is not None:
         training["horizon_s"] = horizon_s

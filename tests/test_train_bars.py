@@ -84,6 +84,7 @@ def test_argparse_refuses_what_is_not_a_value(capsys: pytest.CaptureFixture[str]
         ["--cadence", "2h"],
         ["--cadence", "90"],
         ["--assume-spread-bps", "-1"],
+        ["--lgbm-threads", "0"],
     ):
         with pytest.raises(SystemExit) as exc:
             main(["train", *argv])

@@ -80,9 +80,9 @@ class Dataset:
 
     @cached_property
     def x(self) -> FloatArray:
-        """The feature matrix, built once per object and read-only (every stage indexes it;
-        building it took 0.5-1.5 s each time, most of it faulting in 318 MB). Built before
-        the dataset is stored, it is stored with it: each later stage maps it."""
+        """The feature matrix, built once per object and read-only (a stage may index it
+        several times: the backtest scores the test folds, then explains their top rows).
+        Not stored with the dataset: writing its 318 MB cost more than building it again."""
         out = matrix(self.table, self.names)
         out.setflags(write=False)
         return out

@@ -42,6 +42,9 @@ class TrainingConfig(dg.Config):
     calibration: str = "platt"
     assume_spread_bps: float | None = None
     """For a store without book data: the spread assumed around each bar's close."""
+    lgbm_threads: int = 1
+    """LightGBM's threads; more than 1 only on cores nothing else uses (the package records
+    it: another count gives another model)."""
 
     def train_config(self, data_dir: Path) -> TrainConfig:
         """The training stages' config for the lake at ``data_dir`` (its replayed cadence)."""
@@ -54,6 +57,7 @@ class TrainingConfig(dg.Config):
             calibration=self.calibration,
             horizon_bars=self.horizon_bars,
             assume_spread_bps=self.assume_spread_bps,
+            lgbm_threads=self.lgbm_threads,
         )
 
 
@@ -85,13 +89,11 @@ def training_dataset(
 ) -> dg.Output[Dataset]:
     """Warm, gap-free labelled rows cut into walk-forward folds, purged and embargoed."""
     ds = dataset_from_labelled(labels, config.train_config(lake.root))
-    # Built here, the matrix is stored with the dataset, and the five stages after map it.
-    rows, columns = ds.x.shape
     return dg.Output(
         ds,
         metadata={
-            "rows": rows,
-            "features": columns,
+            "rows": ds.table.num_rows,
+            "features": len(ds.names),
             "folds": len(ds.folds),
             "data_digest": ds.digest,
             "split_audit": dg.MetadataValue.json(ds.audit.to_dict()),

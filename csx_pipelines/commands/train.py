@@ -78,6 +78,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--calibration", choices=("platt", "isotonic"), default="platt", help="default platt"
     )
     parser.add_argument(
+        "--lgbm-threads",
+        type=int_in(1, 64),
+        default=1,
+        help="LightGBM threads (default 1; more only on cores nothing else uses: another "
+        "count gives another model)",
+    )
+    parser.add_argument(
         "--gap-after-s",
         type=positive_int,
         help="a symbol silent this long has a data gap (default: 120 s, two bars at a bar cadence)",
@@ -102,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
             calibration=args.calibration,
             assume_spread_bps=args.assume_spread_bps,
             gap_after_s=args.gap_after_s,
+            lgbm_threads=args.lgbm_threads,
             tracking_uri=args.tracking_uri,
         )
     )
