@@ -151,3 +151,20 @@ def test_id_inversions_count_the_same_in_store_order_and_any_order() -> None:
         rows = sorted(zip(ts[codes == code].tolist(), ids[codes == code].tolist(), strict=True))
         expected += sum(b[1] < a[1] for a, b in itertools.pairwise(rows))
     assert count == expected > 0
+
+
+def test_sorted_pairs_equal_lexsort_packed_or_not() -> None:
+    import numpy as np
+
+    from csx_core.quality.market import _sorted_pairs
+
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 40, 20_000)
+    ts = T0 + rng.integers(0, 86_400, 20_000) * S // 7  # ties within and across codes
+    for c, t in ((codes, ts), (codes * 2**40, ts)):  # packed, then too wide to pack
+        got_codes, got_ts = _sorted_pairs(c, t)
+        reference = np.lexsort((t, c))
+        assert got_codes.tolist() == c[reference].tolist()
+        assert got_ts.tolist() == t[reference].tolist()
+    empty = np.empty(0, dtype=np.int64)
+    assert [a.size for a in _sorted_pairs(empty, empty)] == [0, 0]
