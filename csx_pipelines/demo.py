@@ -80,27 +80,33 @@ def _run_demo(settings: DemoSettings) -> int:
     holdout_day = _training_days()[-1] + timedelta(days=1)
     holdout_seed = settings.seed + HOLDOUT_SEED_OFFSET
     # The held-out day needs no model to be simulated and replayed: a second process does
-    # both while Dagster simulates and trains (those steps keep one core busy, not two).
+    # both while Dagster simulates the market days (those runs keep one core busy, not two).
+    job, instance = _training_job(data_dir)
     with _in_background(prepare_holdout, data_dir, holdout_day, holdout_seed, settings.symbols) as (
         holdout_done
     ):
-        _days, version = _materialize_all(data_dir, settings)
-        stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
+        keys = _market_days(job, instance, settings)
         prepared: PreparedHoldout = holdout_done()
-        print(
-            f"    simulated, replayed and labelled alongside training in {prepared.seconds:.1f} s",
-            flush=True,
-        )
-    # The runner loads the champion and warms up on the fast-forwarded first hour with both
-    # cores to itself and the exchange; the held-out day is backtested once it is ready,
-    # inside the seconds the demo watches the paced replay anyway (the window is never
-    # shorter than ``seconds``: a longer backtest lengthens it).
-    stage(
-        f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
-        f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
-        "loads models:/csx-inplay@champion"
+    stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
+    print(
+        f"    simulated, replayed and labelled alongside the market days in "
+        f"{prepared.seconds:.1f} s; the fake exchange loads it while the model trains",
+        flush=True,
     )
-    with _exchange_up(prepared.events, settings, env, data_dir) as exchange_url:
+    # The exchange starts up on the core training leaves idle; it replays nothing until the
+    # runner's connections are all in. The runner then loads the champion and warms up on
+    # the fast-forwarded first hour with both cores to itself and the exchange; the
+    # held-out day is backtested once it is ready, inside the seconds the demo watches the
+    # paced replay anyway (the window is never shorter than ``seconds``: a longer backtest
+    # lengthens it).
+    with _exchange_up(prepared.events, settings, env, data_dir) as (exchange_url, exchange_up):
+        version = _train(job, instance, keys, data_dir)
+        stage(
+            f"live: fake exchange replays {holdout_day} (its first {_warm_up_s() // 60} min, "
+            f"the warm-up, as fast as the runner reads, then {settings.speed:g}x), runner "
+            "loads models:/csx-inplay@champion"
+        )
+        exchange_up()
         runner_started = time.monotonic()
         with _runner_up(exchange_url, settings, env, data_dir) as urls:
 
@@ -145,22 +151,25 @@ def _environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date], str]:
-    """Every asset through Dagster; returns the training days and the version registered.
-
-    Each market day is a Dagster run of its partition, then one run builds everything
-    downstream from all of them. (Two market-day runs at a time, each in a process of its
-    own, measured no faster on 2 cores: 52 s against 48 s one after the other.)"""
+def _training_job(data_dir: Path) -> tuple[Any, Any]:
+    """The training job of this data directory's definitions, and the Dagster instance."""
     import dagster as dg
 
     from csx_pipelines.definitions import build_definitions
-    from csx_pipelines.partitions import daily
-    from csx_pipelines.train import TRAINING_CONFIG_ASSETS
 
     defs = build_definitions(str(data_dir), os.environ["MLFLOW_TRACKING_URI"])
-    job = defs.resolve_job_def("training_job")
+    return defs.resolve_job_def("training_job"), dg.DagsterInstance.get()
+
+
+def _market_days(job: Any, instance: Any, settings: DemoSettings) -> list[str]:
+    """Each market day as a Dagster run of its partition; returns the partition keys.
+    (Two market-day runs at a time, each in a process of its own, measured no faster on 2
+    cores: 52 s against 48 s one after the other.)"""
+    import dagster as dg
+
+    from csx_pipelines.partitions import daily
+
     keys = daily.get_partition_keys()
-    instance = dg.DagsterInstance.get()
     market_config = {
         **QUIET,
         "ops": {
@@ -180,6 +189,16 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date]
         )
         _require(result, f"market_events[{key}]")
         print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
+    return list(keys)
+
+
+def _train(job: Any, instance: Any, keys: list[str], data_dir: Path) -> str:
+    """One run builds everything downstream of the market days; returns the version it
+    registered ("" when none)."""
+    import dagster as dg
+
+    from csx_pipelines.train import TRAINING_CONFIG_ASSETS
+
     stage(
         "feature_snapshots → labels → training_dataset → trained_model → calibrated_model"
         " → backtest_report → registered_model → champion (one Dagster run)"
@@ -215,7 +234,7 @@ def _materialize_all(data_dir: Path, settings: DemoSettings) -> tuple[list[date]
     print(f"    done in {time.monotonic() - t:.1f} s", flush=True)
     print_headline(data_dir / "training" / "report" / "report.json", "backtest, test folds")
     print(f"    promotion: {verdict}", flush=True)
-    return [date.fromisoformat(k) for k in keys], version
+    return version
 
 
 def _lgbm_threads() -> int:
@@ -341,8 +360,9 @@ def _in_background(fn: Any, *args: Any) -> Iterator[Any]:
 @contextmanager
 def _exchange_up(
     store: Path, settings: DemoSettings, env: dict[str, str], data_dir: Path
-) -> Iterator[str]:
-    """The fake exchange serving ``store``; yields its base URL once it answers."""
+) -> Iterator[tuple[str, Callable[[], None]]]:
+    """The fake exchange serving ``store``, started; yields its base URL and a function
+    that waits until it answers."""
     base = f"http://127.0.0.1:{settings.exchange_port}"
     argv = [
         _csx(),
@@ -360,8 +380,8 @@ def _exchange_up(
         "--rebase-time",
         "--loop",
     ]
-    with _child("exchange", argv, f"{base}/fapi/v1/exchangeInfo", env, data_dir):
-        yield base
+    with _child("exchange", argv, f"{base}/fapi/v1/exchangeInfo", env, data_dir, wait=False) as up:
+        yield base, up
 
 
 @contextmanager
@@ -399,19 +419,31 @@ def _csx() -> str:
 
 @contextmanager
 def _child(
-    name: str, argv: list[str], health_url: str, env: dict[str, str], data_dir: Path
-) -> Iterator[None]:
-    """``argv`` as a process group of its own, logging to demo-logs/<name>.log, up once
-    ``health_url`` answers; SIGTERM to the group on the way out (SIGKILL after the grace
+    name: str,
+    argv: list[str],
+    health_url: str,
+    env: dict[str, str],
+    data_dir: Path,
+    *,
+    wait: bool = True,
+) -> Iterator[Callable[[], None]]:
+    """``argv`` as a process group of its own, logging to demo-logs/<name>.log; yields a
+    function that waits until ``health_url`` answers (called before the yield unless
+    ``wait`` is false). SIGTERM to the group on the way out (SIGKILL after the grace
     period), so nothing is left serving with its port bound."""
     logs = data_dir / "demo-logs"
     logs.mkdir(exist_ok=True)
     log = logs / f"{name}.log"
     with log.open("wb") as out:
         proc = spawn(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
+
+    def up() -> None:
         _wait_ok(health_url, proc, name, log)
-        yield
+
+    try:
+        if wait:
+            up()
+        yield up
     finally:
         signal_group(proc)
         stop_group(proc, grace=30.0)

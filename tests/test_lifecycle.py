@@ -167,7 +167,6 @@ DEMO_DRIVER = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 
 import csx_pipelines.demo as demo
@@ -178,7 +177,7 @@ pidfile = Path(sys.argv[1])
 
 @contextmanager
 def fake_exchange(store, settings, env, data_dir):
-    yield "http://127.0.0.1:1"
+    yield "http://127.0.0.1:1", lambda: None
 
 
 @contextmanager
@@ -191,15 +190,17 @@ def fake_runner(exchange, settings, env, data_dir):
         stop_group(proc, grace=5)
 
 
-def fake_materialize(data_dir, settings):
+def fake_market_days(job, instance, settings):
     from dagster._utils.interrupts import capture_interrupts
 
     with capture_interrupts():
         pass
-    return [date(2024, 1, 1)], ""
+    return ["2024-01-01"]
 
 
-demo._materialize_all = fake_materialize
+demo._training_job = lambda data_dir: (None, None)
+demo._market_days = fake_market_days
+demo._train = lambda job, instance, keys, data_dir: ""
 @contextmanager
 def no_holdout(fn, *args):
     here = Path(sys.argv[2])
