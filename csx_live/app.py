@@ -476,7 +476,11 @@ async def _serve_model(parts: LiveComponents, loaded: LoadedModel) -> None:
     s = parts.settings
     # Before the model is published, so PROD is never ready on a champion moved around gates.
     gate = await asyncio.to_thread(
-        champion_gate_record, loaded.info.source, loaded.info.version, s.mlflow_tracking_uri
+        champion_gate_record,
+        loaded.info.source,
+        loaded.info.version,
+        s.mlflow_tracking_uri,
+        loaded.version_tags,
     )
     parts.state.model_gate = gate
     if gate is not None and gate[1]:

@@ -2,8 +2,9 @@
 
 ``model_source`` is either a model package directory or an MLflow URI
 ``models:/<name>@<alias>`` (``champion``) / ``models:/<name>/<version>``. An MLflow source is
-resolved to a version once and that pinned version is downloaded (MLflow is imported only
-here, lazily: ~2 s). Every package's SHA-256 manifest is verified before use (no pickle).
+resolved to a version once and that pinned version is downloaded, by a child process
+(``csx_live.model_fetch``: importing MLflow would cost the runner ~3.5 s of its GIL while
+symbols warm up). Every package's SHA-256 manifest is verified before use (no pickle).
 
 The manifest only proves the files match each other; whoever can rewrite a file can rewrite
 the manifest too. So the package digest (SHA-256 of the manifest bytes) is also pinned: an
@@ -21,21 +22,26 @@ back: the runner stays not-ready without a verified champion.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import re
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from csx_core.ml.costs import CostModel
 from csx_core.ml.package import MANIFEST, PackageIntegrityError, load_package, read_package
 from csx_core.ml.scorer import Scorer
 from csx_live.config import Profile
+from csx_live.model_fetch import DIGEST_TAG
 from csx_live.state import ModelInfo
 
 log = logging.getLogger(__name__)
 
-DIGEST_TAG = "package_digest"
-"""The model-version tag (and run tag) the pipeline records the package digest under."""
+FETCH_TIMEOUT_S = 300.0
+"""The longest a model fetch (resolve + download) may take before the source is refused."""
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
@@ -46,9 +52,13 @@ class ModelUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """``version_tags``: the MLflow version's tags as fetched with it (None for a package
+    directory); the champion's gate record is read from them."""
+
     scorer: Scorer
     info: ModelInfo
     cost: CostModel | None
+    version_tags: dict[str, str] | None = field(default=None, compare=False)
 
 
 def load_model(
@@ -67,8 +77,9 @@ def load_model(
             "models:/<name>@champion)"
         )
     match = _MODELS_URI.match(source)
+    tags: dict[str, str] | None = None
     if match:
-        pkg_dir, version, alias, recorded = _download(
+        pkg_dir, version, alias, recorded, tags = _download(
             match["name"],
             match["alias"],
             match["version"],
@@ -118,7 +129,7 @@ def load_model(
             fallback=True,
         )
         baseline = contents.baseline.with_edge(contents.edge_tables.get("baseline"))
-        return LoadedModel(baseline, info, contents.cost)
+        return LoadedModel(baseline, info, contents.cost, tags)
     # The digest load_package computed is of the manifest it read after verifying: check it
     # too, so a manifest swapped between the first check and the load is caught.
     _check_digest(pkg_dir, pins, actual=scorer.digest)
@@ -130,7 +141,7 @@ def load_model(
         source=source,
         verified=True,
     )
-    return LoadedModel(scorer, info, scorer.cost)
+    return LoadedModel(scorer, info, scorer.cost, tags)
 
 
 def _check_digest(pkg_dir: Path, pins: list[tuple[str, str]], actual: str = "") -> None:
@@ -153,62 +164,69 @@ def _check_digest(pkg_dir: Path, pins: list[tuple[str, str]], actual: str = "") 
 
 def _download(
     name: str, alias: str | None, version: str | None, tracking_uri: str, cache_dir: Path
-) -> tuple[Path, str, str, str]:
-    """Resolve the alias to a version, download that version's package;
-    (dir, version, alias, the package digest recorded with the version or "")."""
-    uri = tracking_uri
-    if not uri:
+) -> tuple[Path, str, str, str, dict[str, str]]:
+    """Resolve the alias to a version and download that version's package, in a child
+    process (``csx_live.model_fetch``); (dir, version, alias, the package digest recorded
+    with the version or "", the version's tags)."""
+    if not tracking_uri:
         raise ModelUnavailableError("an MLflow model source needs mlflow_tracking_uri")
+    ask = {
+        "name": name,
+        "alias": alias,
+        "version": version,
+        "tracking_uri": tracking_uri,
+        "cache_dir": str(cache_dir),
+    }
+    argv = [sys.executable, "-m", "csx_live.model_fetch", json.dumps(ask)]
     try:
-        import mlflow
-        from mlflow import MlflowClient
-
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        client = MlflowClient(uri, registry_uri=uri)
-        if alias:
-            found = client.get_model_version_by_alias(name, alias)
-        else:
-            found = client.get_model_version(name, str(version))
-        version = str(found.version)
-        recorded = str((found.tags or {}).get(DIGEST_TAG, "")).strip().lower()
-        if not recorded and found.run_id:
-            recorded = str(client.get_run(found.run_id).data.tags.get(DIGEST_TAG, ""))
-            recorded = recorded.strip().lower()
-        dst = cache_dir / f"{name}-v{version}"
-        dst.mkdir(parents=True, exist_ok=True)
-        path = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=str(dst), tracking_uri=uri
+        done = subprocess.run(  # noqa: S603 (this interpreter, this package's module)
+            argv, capture_output=True, timeout=FETCH_TIMEOUT_S, env=os.environ.copy(), check=False
         )
-    except Exception as exc:
-        raise ModelUnavailableError(f"cannot fetch models:/{name}: {exc}") from exc
-    root = Path(path)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelUnavailableError(
+            f"cannot fetch models:/{name}: no answer within {FETCH_TIMEOUT_S:.0f} s"
+        ) from exc
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"the fetch exited with code {done.returncode}"
+        raise ModelUnavailableError(f"cannot fetch models:/{name}: {why}")
+    try:
+        got = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        tags = {str(k): str(v) for k, v in got["tags"].items()}
+        root, found = Path(got["dir"]), str(got["version"])
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelUnavailableError(f"cannot fetch models:/{name}: unreadable answer") from exc
+    recorded = (tags.get(DIGEST_TAG, "").strip() or str(got.get("run_digest", ""))).lower()
     manifests = sorted(root.rglob(MANIFEST))
     pkg_dir = manifests[0].parent if manifests else root
-    return pkg_dir, str(version), alias or "", recorded
+    return pkg_dir, found, alias or "", recorded.strip(), tags
 
 
-def champion_gate_record(source: str, version: str, tracking_uri: str) -> tuple[bool, str] | None:
+def champion_gate_record(
+    source: str, version: str, tracking_uri: str, tags: dict[str, str] | None = None
+) -> tuple[bool, str] | None:
     """The gate record of ``version`` when ``source`` names it through an alias
     (``models:/<name>@<alias>``), as ``LiveState.model_gate``: (ok, note), note "" when the
     record passes. None for a package directory or a pinned version (chosen explicitly).
 
     The alias can be moved by hand in the MLflow UI, around the promotion gates; this reads
     the tags ``ModelRegistry.promote``/``force_promote`` leave and applies the same verdict
-    as the Dagster check (``csx_pipelines.promotion.champion_gate_status``). A record that
-    cannot be read counts as missing."""
+    as the Dagster check (``csx_pipelines.promotion.champion_gate_status``). ``tags``: the
+    version's tags as fetched with the package (``LoadedModel.version_tags``); without them
+    they are read from MLflow. A record that cannot be read counts as missing."""
     match = _MODELS_URI.match(source)
     if not match or not match["alias"] or not version:
         return None
     from csx_pipelines.promotion import champion_gate_status
 
-    try:
-        from mlflow import MlflowClient
+    if tags is None:
+        try:
+            from mlflow import MlflowClient
 
-        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-        tags = dict(client.get_model_version(match["name"], version).tags or {})
-    except Exception as exc:
-        return (False, f"champion v{version}: cannot read its gate record: {exc}")
+            client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+            tags = dict(client.get_model_version(match["name"], version).tags or {})
+        except Exception as exc:
+            return (False, f"champion v{version}: cannot read its gate record: {exc}")
     status = champion_gate_status(version, tags)
     if status.ok and not status.override:
         return (True, "")

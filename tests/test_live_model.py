@@ -131,3 +131,74 @@ def test_the_champion_alias_resolves_to_a_pinned_verified_version(
     assert (loaded.info.version, loaded.info.alias) == (version, "champion")
     assert loaded.info.verified
     assert loaded.info.model_id == load_model(str(package), profile=Profile.PROD).info.model_id
+
+
+# Loads ``models:/csx-inplay@champion`` and reports whether MLflow entered this process.
+FETCH_DRIVER = """
+import json, sys
+from pathlib import Path
+from csx_live.config import Profile
+from csx_live.model import champion_gate_record, load_model
+
+uri, cache = sys.argv[1], Path(sys.argv[2])
+loaded = load_model("models:/csx-inplay@champion", profile=Profile.PROD, tracking_uri=uri,
+                    cache_dir=cache)
+gate = champion_gate_record(loaded.info.source, loaded.info.version, uri, loaded.version_tags)
+print(json.dumps({"version": loaded.info.version, "verified": loaded.info.verified,
+                  "gate": gate, "mlflow": "mlflow" in sys.modules}))
+"""
+
+
+@pytest.mark.slow
+def test_the_champion_is_fetched_by_a_child_and_mlflow_stays_out_of_the_runner(
+    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's interpreter never imports MLflow (~3.5 s of its GIL while symbols warm
+    up): the version, its digest pin and its gate tags all come back from the child."""
+    import json
+    import subprocess
+    import sys
+
+    from csx_pipelines.registry import ModelRegistry
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = ModelRegistry(uri, artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = registry.log_run(package_dir=package, params={}, metrics={})
+    version = registry.register(run_id, tags={})
+    registry.force_promote(version)
+    out = subprocess.run(
+        [sys.executable, "-c", FETCH_DRIVER, uri, str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (got["version"], got["verified"], got["mlflow"]) == (version, True, False)
+    ok, note = got["gate"]
+    assert ok  # a forced promotion: an override, noted
+    assert note.startswith("champion v")
+
+
+@pytest.mark.slow
+def test_a_fetch_that_fails_names_mlflows_reason(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ModelUnavailableError, match=r"cannot fetch models:/nobody: .*nobody"):
+        load_model(
+            "models:/nobody@champion",
+            profile=Profile.DEV,
+            tracking_uri=uri,
+            cache_dir=tmp_path / "cache",
+        )
+
+
+def test_the_fetch_child_reports_bad_input_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from csx_live.model_fetch import main
+
+    assert main([]) == 1
+    assert main(["{not json"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["ValueError", "JSONDecodeError"]
