@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -174,3 +175,25 @@ def test_path_attribution_is_additive_and_agrees_with_shap(
     c_path = path._scorer.contributions(x)
     assert np.corrcoef(c_shap.ravel(), c_path.ravel())[0, 1] > 0.8
     np.testing.assert_array_equal(path.score(x).p, shap.score(x).p)
+
+
+def test_table_digest_is_the_sha256_of_the_tables_one_chunk_ipc_stream() -> None:
+    import hashlib
+
+    from csx_core.ml.train import table_digest
+
+    part = pa.table(
+        {
+            "symbol": pa.array(["BTCUSDT", None, "ETHUSDT"]).dictionary_encode(),
+            "ts": pa.array([1, 2, 3], pa.int64()),
+            "x": pa.array([0.5, None, float("nan")]),
+        }
+    ).replace_schema_metadata({"feature_version": "fe-1"})
+    table = pa.concat_tables([part, part, part])  # three chunks: hashed as one
+    sink = pa.BufferOutputStream()
+    combined = table.combine_chunks()
+    with pa.ipc.new_stream(sink, combined.schema) as writer:
+        writer.write_table(combined)
+    reference = hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    assert table_digest(table) == reference
+    assert table_digest(part) != reference

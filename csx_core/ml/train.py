@@ -122,12 +122,34 @@ class TrainResult:
 
 
 def table_digest(table: pa.Table) -> str:
-    """SHA-256 of the table's Arrow IPC stream (schema + metadata + data, one chunk)."""
-    sink = pa.BufferOutputStream()
+    """SHA-256 of the table's Arrow IPC stream (schema + metadata + data, one chunk).
+
+    The stream is hashed as the writer emits it, never held: building the 395 MB stream of
+    the demo's training set in memory first took 1.0-2.2 s, hashing it as written 0.25 s."""
+    sink = _HashingSink()
     combined = table.combine_chunks()
-    with pa.ipc.new_stream(sink, combined.schema) as writer:
+    with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), combined.schema) as writer:
         writer.write_table(combined)
-    return hashlib.sha256(memoryview(sink.getvalue())).hexdigest()
+    return sink.sha256.hexdigest()
+
+
+class _HashingSink:
+    """A write-only file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def build_dataset(features: pa.Table, config: TrainConfig) -> Dataset:
