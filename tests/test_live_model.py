@@ -108,12 +108,10 @@ def test_a_model_on_other_features_is_refused_by_the_runner(package: Path) -> No
         runner.use_pipeline(TickPipeline(narrowed, Ranker(RankerConfig())), None)
 
 
-@pytest.mark.slow
-def test_the_champion_alias_resolves_to_a_pinned_verified_version(
-    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A real MLflow registry (sqlite): the package registered, aliased ``champion`` by the
-    project's registry code, then resolved and loaded by csx live."""
+@pytest.fixture
+def champion(package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """A real MLflow registry (sqlite) holding ``package``, registered and aliased
+    ``champion`` by the project's registry code: (tracking URI, version)."""
     from csx_pipelines.registry import ModelRegistry
 
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -122,6 +120,15 @@ def test_the_champion_alias_resolves_to_a_pinned_verified_version(
     run_id = registry.log_run(package_dir=package, params={}, metrics={})
     version = registry.register(run_id, tags={})
     registry.force_promote(version)
+    return uri, version
+
+
+@pytest.mark.slow
+def test_the_champion_alias_resolves_to_a_pinned_verified_version(
+    package: Path, champion: tuple[str, str], tmp_path: Path
+) -> None:
+    """The champion resolved and loaded by csx live."""
+    uri, version = champion
     loaded = load_model(
         "models:/csx-inplay@champion",
         profile=Profile.PROD,
@@ -151,7 +158,7 @@ print(json.dumps({"version": loaded.info.version, "verified": loaded.info.verifi
 
 @pytest.mark.slow
 def test_the_champion_is_fetched_by_a_child_and_mlflow_stays_out_of_the_runner(
-    package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    champion: tuple[str, str], tmp_path: Path
 ) -> None:
     """The runner's interpreter never imports MLflow (~3.5 s of its GIL while symbols warm
     up): the version, its digest pin and its gate tags all come back from the child."""
@@ -159,14 +166,7 @@ def test_the_champion_is_fetched_by_a_child_and_mlflow_stays_out_of_the_runner(
     import subprocess
     import sys
 
-    from csx_pipelines.registry import ModelRegistry
-
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    registry = ModelRegistry(uri, artifact_location=(tmp_path / "artifacts").as_uri())
-    run_id = registry.log_run(package_dir=package, params={}, metrics={})
-    version = registry.register(run_id, tags={})
-    registry.force_promote(version)
+    uri, version = champion
     out = subprocess.run(
         [sys.executable, "-c", FETCH_DRIVER, uri, str(tmp_path / "cache")],
         capture_output=True,

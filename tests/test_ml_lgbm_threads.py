@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csx_core.ml.lgbm import LgbmParams, fit_lgbm, train_booster
+from csx_core.ml.lgbm import LgbmParams, TrainedLgbm, fit_lgbm, train_booster
 from csx_pipelines.assets.training import TrainingConfig
 from csx_pipelines.stages import train_config
 from csx_pipelines.train import TRAINING_CONFIG_ASSETS, TrainSettings, run_config
@@ -17,7 +17,10 @@ from csx_pipelines.train import TRAINING_CONFIG_ASSETS, TrainSettings, run_confi
 NAMES = ("a", "b", "c", "d")
 
 
-def _data(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]  # features, in play, up
+
+
+def _data(seed: int, rows: int) -> Split:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, len(NAMES)))
     in_play = x[:, 0] + 0.5 * rng.normal(size=rows) > 0.8
@@ -25,43 +28,36 @@ def _data(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, in_play, up
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_each_booster_is_the_one_trained_on_its_own(threads: int) -> None:
-    params = LgbmParams(
+def _params(threads: int) -> LgbmParams:
+    return LgbmParams(
         max_rounds=25, early_stopping_rounds=5, min_data_in_leaf=20, num_threads=threads
     )
-    x, y, up = _data(1, 3000)
-    xv, yv, upv = _data(2, 1500)
-    trained = fit_lgbm(
-        names=NAMES,
-        x_train=x,
-        y_train=y,
-        up_train=up,
-        x_valid=xv,
-        y_valid=yv,
-        up_valid=upv,
-        params=params,
-    )
+
+
+def _fit(params: LgbmParams, train: Split, valid: Split) -> TrainedLgbm:
+    (x, y, up), (xv, yv, upv) = train, valid
+    return fit_lgbm(
+        names=NAMES, x_train=x, y_train=y, up_train=up, x_valid=xv, y_valid=yv,
+        up_valid=upv, params=params,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_booster_is_the_one_trained_on_its_own(threads: int) -> None:
+    params = _params(threads)
+    (x, y, up), (xv, yv, upv) = train, valid = _data(1, 3000), _data(2, 1500)
+    trained = _fit(params, train, valid)
     assert trained.model_text == train_booster(x, y, xv, yv, NAMES, params)
     assert trained.direction_text == train_booster(x[y], up[y], xv[yv], upv[yv], NAMES, params)
     assert f"[num_threads: {threads}]" in trained.model_text
 
 
 def test_an_uninformative_direction_slice_trains_the_in_play_rounds_in_turn() -> None:
-    params = LgbmParams(max_rounds=25, early_stopping_rounds=5, min_data_in_leaf=20, num_threads=2)
-    x, y, up = _data(3, 3000)
-    xv, yv, _ = _data(4, 1500)
+    params = _params(2)
+    train, (xv, yv, _) = _data(3, 3000), _data(4, 1500)
+    x, y, up = train
     all_up = np.ones(len(xv), dtype=bool)  # one class only: nothing to stop on
-    trained = fit_lgbm(
-        names=NAMES,
-        x_train=x,
-        y_train=y,
-        up_train=up,
-        x_valid=xv,
-        y_valid=yv,
-        up_valid=all_up,
-        params=params,
-    )
+    trained = _fit(params, train, (xv, yv, all_up))
     rounds = max(trained.best_iteration, 10)
     assert trained.direction_text == train_booster(
         x[y], up[y], xv[yv], all_up[yv], NAMES, params, fixed_rounds=rounds
