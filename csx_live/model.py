@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -180,7 +179,7 @@ def _download(
     argv = [sys.executable, "-m", "csx_live.model_fetch", json.dumps(ask)]
     try:
         done = subprocess.run(  # noqa: S603 (this interpreter, this package's module)
-            argv, capture_output=True, timeout=FETCH_TIMEOUT_S, env=os.environ.copy(), check=False
+            argv, capture_output=True, timeout=FETCH_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired as exc:
         raise ModelUnavailableError(
