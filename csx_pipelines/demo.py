@@ -81,10 +81,10 @@ def _run_demo(settings: DemoSettings) -> int:
     holdout_seed = settings.seed + HOLDOUT_SEED_OFFSET
     # The held-out day needs no model to be simulated and replayed: a second process does
     # both while Dagster simulates the market days (those runs keep one core busy, not two).
-    job, instance = _training_job(data_dir)
     with _in_background(prepare_holdout, data_dir, holdout_day, holdout_seed, settings.symbols) as (
         holdout_done
     ):
+        job, instance = _training_job(data_dir)  # after the spawn: importing Dagster takes a while
         keys = _market_days(job, instance, settings)
         prepared: PreparedHoldout = holdout_done()
     stage(f"held-out day {holdout_day}: simulated with another seed ({holdout_seed})")
