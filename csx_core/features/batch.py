@@ -160,7 +160,10 @@ def _window_block(
     end = b.cum[(t - 1) % bk.R1, :, :n]
     before_s = (t[:, None] - tk._SHORT_W - 1) % bk.R1
     before_m = (m_cur[:, None] - tk._LONG_M - 1) % bk.RM
-    cnt = end[:, None] - np.concatenate([b.cum[before_s, :, :n], b.mcum[before_m, :, :n]], 1)
+    cnt = np.empty((len(t), len(WINDOWS_S), *end.shape[1:]), dtype=end.dtype)
+    short = len(tk._SHORT_W)  # each window's sum straight into its place: no concatenation
+    np.subtract(end[:, None], b.cum[before_s, :, :n], out=cnt[:, :short])
+    np.subtract(end[:, None], b.mcum[before_m, :, :n], out=cnt[:, short:])
     before = np.concatenate([b.dsec[before_s, :, :n], b.mdsec[before_m, :, :n]], axis=1)
     start_px, start_mid = before[:, :, bk.CPX], before[:, :, bk.CMID]
     mx = _maxima(b, t, m_cur, span_max)
@@ -193,8 +196,10 @@ def _window_block(
     gap = cnt[:, :, bk.GAPC] > 0
     has_gap = bool(gap.any())
     for name, sel in tk._SEL.items():
-        block = values[name][:, sel]
-        out[:, tk._OUT[name]] = np.where(gap[:, sel], np.nan, block) if has_gap else block
+        block = values[name]  # each its own array (or view), read by nothing after this
+        if has_gap:
+            np.copyto(block, np.nan, where=gap)
+        out[:, tk._OUT[name]] = block[:, sel]
     any_gap: Bools = gap.any(axis=1) | base_gap
     return any_gap
 
@@ -223,30 +228,33 @@ def _cross_section(
     first: I64,
     terms: list[_KeyTerms],
     at: I64,
-    out: F64,
+    by_symbol: F64,
 ) -> tuple[F64, Bools]:
-    """Rows ``rows`` of ``out`` with the cross-sectional features, beta and relative
-    returns filled in: (ticks, features, rows); and the warm flags (ticks, rows)."""
-    v = out[:, :, rows]
+    """Rows ``rows`` of ``by_symbol`` with the cross-sectional features, beta and relative
+    returns filled in, laid out as the batch's values: (ticks, rows, features); and the
+    warm flags (ticks, rows). The tick block comes as (ticks, symbols, features): rows
+    of whole feature vectors are then taken as contiguous blocks, several times faster
+    than a gather along the symbol axis of (ticks, features, symbols)."""
+    v = np.take(by_symbol, rows, axis=1)
     for w in XS_WINDOWS_S:
         label = WINDOW_LABELS[w]
         base = np.stack(
             [np.log1p((w / 60.0) * terms[i].base_mu[1][rows]) for i in range(len(terms))]
         )
-        surge = np.log1p(v[:, FEATURE_INDEX[f"qvol_{label}"]]) - base[at]
+        surge = np.log1p(v[:, :, FEATURE_INDEX[f"qvol_{label}"]]) - base[at]
         rank, z = rank_z_rows(surge)
-        v[:, FEATURE_INDEX[f"xs_surge_rank_{label}"]] = rank
-        v[:, FEATURE_INDEX[f"xs_surge_z_{label}"]] = z
-        rank, z = rank_z_rows(v[:, FEATURE_INDEX[f"ret_{label}"]])
-        v[:, FEATURE_INDEX[f"xs_ret_rank_{label}"]] = rank
-        v[:, FEATURE_INDEX[f"xs_ret_z_{label}"]] = z
+        v[:, :, FEATURE_INDEX[f"xs_surge_rank_{label}"]] = rank
+        v[:, :, FEATURE_INDEX[f"xs_surge_z_{label}"]] = z
+        rank, z = rank_z_rows(v[:, :, FEATURE_INDEX[f"ret_{label}"]])
+        v[:, :, FEATURE_INDEX[f"xs_ret_rank_{label}"]] = rank
+        v[:, :, FEATURE_INDEX[f"xs_ret_z_{label}"]] = z
     bench = b.index.get(cfg.benchmark_symbol, -1)
     if terms[0].beta is not None:
         beta = np.stack([terms[i].beta[rows] for i in range(len(terms))])[at]  # type: ignore[index]
-        v[:, FEATURE_INDEX["beta_btc"]] = beta
+        v[:, :, FEATURE_INDEX["beta_btc"]] = beta
         for w in RELRET_WINDOWS_S:
-            ret = out[:, FEATURE_INDEX[f"ret_{WINDOW_LABELS[w]}"]]
-            v[:, FEATURE_INDEX[f"relret_{WINDOW_LABELS[w]}"]] = (
+            ret = by_symbol[:, :, FEATURE_INDEX[f"ret_{WINDOW_LABELS[w]}"]]
+            v[:, :, FEATURE_INDEX[f"relret_{WINDOW_LABELS[w]}"]] = (
                 ret[:, rows] - beta * ret[:, bench, None]
             )
     warm_from = 60 * (m_cur - cfg.warm_minutes - 1)
@@ -313,12 +321,13 @@ def _compute_ticks(
     high_low[~np.isfinite(high_low)] = np.nan
     active = (first[:, order] >= 0).sum(axis=1)
     bounds = np.flatnonzero(np.r_[True, active[1:] != active[:-1], True])
+    by_symbol = np.ascontiguousarray(out.transpose(0, 2, 1))
     batches = []
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         rows = order[first[lo, order] >= 0]
         g = slice(lo, hi)
-        v, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], out[g])
-        values = np.ascontiguousarray(v.transpose(0, 2, 1))
+        v, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g])
+        values = v
         values[np.isinf(values)] = np.nan
         batches.append(
             TickBatch(
