@@ -19,6 +19,8 @@ from csx_core.features import (
     PRICE_COLUMNS,
     WIDE_SCHEMA,
     EngineConfig,
+    SnapshotDigest,
+    TickBatch,
     digest_table,
 )
 from csx_core.features.buckets import MAX_AHEAD_S
@@ -131,6 +133,28 @@ def test_a_failed_parquet_write_is_raised_and_leaves_no_day_file(
     assert writes == 2  # the error stopped the replay at the next flush
     assert not list(tmp_path.rglob("features.parquet"))
     assert not (tmp_path / "replay.json").exists()
+
+
+def test_a_failed_digest_in_its_thread_is_raised_by_the_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hashed = 0
+    real = SnapshotDigest.update_batch
+
+    def fail_second(self: SnapshotDigest, batch: TickBatch) -> None:
+        nonlocal hashed
+        hashed += 1
+        if hashed == 2:
+            raise MemoryError("no room to hash")
+        real(self, batch)
+
+    monkeypatch.setattr(SnapshotDigest, "update_batch", fail_second)
+    # one batch of events per minute: a run of ticks each, so several runs reach the hasher
+    events = market(DAY0, 600)
+    minutes = [[e for e in events if (e.ts_event // S - DAY0) // 60 == m] for m in range(10)]
+    with pytest.raises(MemoryError, match="no room to hash"):
+        replay_batches([tables_of(chunk) for chunk in minutes if chunk])
+    assert hashed == 2
 
 
 def test_same_events_same_digest_whatever_the_batches() -> None:
