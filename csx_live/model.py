@@ -22,6 +22,7 @@ back: the runner stays not-ready without a verified champion.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import re
@@ -177,20 +178,24 @@ def _download(
         "cache_dir": str(cache_dir),
     }
     argv = [sys.executable, "-m", "csx_live.model_fetch", json.dumps(ask)]
-    try:
-        done = subprocess.run(  # noqa: S603 (this interpreter, this package's module)
-            argv, capture_output=True, timeout=FETCH_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ModelUnavailableError(
-            f"cannot fetch models:/{name}: no answer within {FETCH_TIMEOUT_S:.0f} s"
-        ) from exc
-    if done.returncode != 0:
-        lines = done.stderr.decode(errors="replace").strip().splitlines()
-        why = lines[-1] if lines else f"the fetch exited with code {done.returncode}"
+    pipe = subprocess.PIPE
+    # S603: this interpreter, this package's module
+    with subprocess.Popen(argv, stdout=pipe, stderr=pipe) as child:  # noqa: S603
+        _import_scorer_library()
+        try:
+            stdout, stderr = child.communicate(timeout=FETCH_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            child.kill()
+            child.communicate()
+            raise ModelUnavailableError(
+                f"cannot fetch models:/{name}: no answer within {FETCH_TIMEOUT_S:.0f} s"
+            ) from exc
+    if child.returncode != 0:
+        lines = stderr.decode(errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"the fetch exited with code {child.returncode}"
         raise ModelUnavailableError(f"cannot fetch models:/{name}: {why}")
     try:
-        got = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        got = json.loads(stdout.decode().strip().splitlines()[-1])
         tags = {str(k): str(v) for k, v in got["tags"].items()}
         root, found = Path(got["dir"]), str(got["version"])
     except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:
@@ -199,6 +204,17 @@ def _download(
     manifests = sorted(root.rglob(MANIFEST))
     pkg_dir = manifests[0].parent if manifests else root
     return pkg_dir, found, alias or "", recorded.strip(), tags
+
+
+def _import_scorer_library() -> None:
+    """Import LightGBM while the fetch child runs: the package load needs it, and it takes
+    ~1.5 s (most of it scikit-learn), which the child's ~4 s of importing MLflow and
+    resolving the version then hides instead of adding to. A failed import is left for
+    the load to report (and, in DEV, to fall back from)."""
+    try:
+        importlib.import_module("lightgbm")
+    except ImportError:
+        return
 
 
 def champion_gate_record(

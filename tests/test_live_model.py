@@ -202,3 +202,30 @@ def test_the_fetch_child_reports_bad_input_on_one_line(
     assert main(["{not json"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == ["ValueError", "JSONDecodeError"]
+
+
+def test_a_fetch_without_an_answer_in_time_is_refused_and_its_child_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import sys
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    silent = tmp_path / "silent-python"  # answers nothing for ten minutes
+    silent.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 600\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(model_module, "FETCH_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(sys, "executable", str(silent))
+    began = time.monotonic()
+    with pytest.raises(ModelUnavailableError, match=r"models:/csx-inplay: no answer within 1 s"):
+        load_model(
+            "models:/csx-inplay@champion",
+            profile=Profile.DEV,
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            cache_dir=tmp_path / "cache",
+        )
+    # Not a speed check: a loader that waited for the child would take its ten minutes.
+    assert time.monotonic() - began < 120
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left sleeping
+        os.kill(int(pidfile.read_text()), 0)
