@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -59,6 +59,30 @@ class ReplayResult:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
+class _Background:
+    """One task at a time in a thread of its own, in the order submitted: ``submit`` waits
+    for the task before it, whose error (if any) it raises, as ``wait`` does. Hashing and
+    Parquet encoding release the GIL, so the engine computes the next ticks meanwhile."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: Future[None] | None = None
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        self.wait()
+        self._pending = self._pool.submit(fn, *args)
+
+    def wait(self) -> None:
+        """Until the task submitted last is done (its error, if any, raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def shutdown(self) -> None:
+        """Stop the thread (after its task, if one is running)."""
+        self._pool.shutdown(wait=True)
+
+
 class _DayWriter:
     """Wide rows into one Parquet file per UTC day of tick time, each written atomically.
 
@@ -75,8 +99,7 @@ class _DayWriter:
         self.writer: pq.ParquetWriter | None = None
         self.tmp: Path | None = None
         self.files: list[str] = []
-        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csx-parquet")
-        self._pending: Future[None] | None = None
+        self._encoder = _Background("csx-parquet")
 
     def add(self, batch: TickBatch) -> None:
         days = batch.ts // NS_PER_DAY
@@ -103,53 +126,21 @@ class _DayWriter:
                 self.tmp, WIDE_SCHEMA, use_dictionary=WIDE_DICTIONARY_COLUMNS
             )
         batches, self.batches, self.rows = self.batches, [], 0
-        self._wait()
-        self._pending = self._encoder.submit(_write_batches, self.writer, batches, self.digest)
-
-    def _wait(self) -> None:
-        """Until the table being encoded is written (its error, if any, raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        self._encoder.submit(_write_batches, self.writer, batches, self.digest)
 
     def shutdown(self) -> None:
         """Stop the encoder thread (after its table, if one is being written)."""
-        self._encoder.shutdown(wait=True)
+        self._encoder.shutdown()
 
     def close(self) -> None:
         self._flush()
-        self._wait()
+        self._encoder.wait()
         if self.writer is not None and self.tmp is not None:
             self.writer.close()
             final = self.tmp.with_name("features.parquet")
             self.tmp.replace(final)
             self.files.append(str(final.relative_to(self.out)))
         self.writer, self.tmp, self.batches, self.rows = None, None, [], 0
-
-
-class _Hasher:
-    """Digests runs in a thread of its own, in order, while the engine computes the next
-    (hashing and the NaN canonicalisation release the GIL): a fifth of a digest-only
-    replay of the simulator's mix was the digest on the engine's thread. One run hashed
-    while the next is computed, never more."""
-
-    def __init__(self, digest: SnapshotDigest) -> None:
-        self.digest = digest
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csx-digest")
-        self._pending: Future[None] | None = None
-
-    def add(self, run: TickBatch) -> None:
-        self.close()
-        self._pending = self._pool.submit(self.digest.update_batch, run)
-
-    def close(self) -> None:
-        """Until every run added is hashed (its error, if any, raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 def _write_batches(
@@ -214,19 +205,19 @@ def replay_batches(
     )
     # A run per tick would pay the thread hand-off per tick: the per-tick path (the
     # reference) hashes inline, as it always has.
-    hasher = _Hasher(digest) if writer is None and not per_tick else None
+    hasher = _Background("csx-digest") if writer is None and not per_tick else None
     try:
         for run in runs:
             if writer is not None:
                 writer.add(run)  # the writer's thread digests it
-            elif hasher is not None:
-                hasher.add(run)
+            elif hasher is not None:  # one run hashed while the next is computed
+                hasher.submit(digest.update_batch, run)
             else:
                 digest.update_batch(run)
         if writer is not None:
             writer.close()
         if hasher is not None:
-            hasher.close()
+            hasher.wait()
     finally:
         if writer is not None:
             writer.shutdown()
