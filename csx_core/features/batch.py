@@ -326,8 +326,7 @@ def _compute_ticks(
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         rows = order[first[lo, order] >= 0]
         g = slice(lo, hi)
-        v, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g])
-        values = v
+        values, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g])
         values[np.isinf(values)] = np.nan
         batches.append(
             TickBatch(
