@@ -15,7 +15,10 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY csx_core ./csx_core
 COPY csx_live ./csx_live
 COPY csx_pipelines ./csx_pipelines
-RUN uv sync --frozen --no-dev --no-editable
+# then the offline replay's compiled loops into numba's cache, inside the package (the
+# runtime's root filesystem is read-only)
+RUN uv sync --frozen --no-dev --no-editable \
+    && /opt/venv/bin/python -m csx_core.features.kernels
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --gid 10001 csx \

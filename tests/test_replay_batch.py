@@ -4,7 +4,6 @@ the same digests, the same wide tables (values, warm, gap, prices), the same eng
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from csx_core.contracts import MarketEvent
 from csx_core.contracts.events import EVENT_TYPES
@@ -27,8 +24,6 @@ from csx_core.features import (
     drive_tables_batched,
     frames_to_table,
 )
-from csx_core.features.tick import _pct_rank_z
-from csx_core.features.xs import rank_z_rows
 from csx_core.replay import ReplayResult, replay_batches, without_shadowed_klines
 from csx_core.wire import decode_frame
 from tests.test_features_realdata import read_capture
@@ -172,29 +167,6 @@ def test_batch_digest_and_table_equal_the_frames_ones() -> None:
     assert digest.hexdigest() == digest_frames(frames)
     assert (digest.ticks, digest.rows) == (len(frames), sum(len(f) for f in frames))
     assert same_tables(batches_to_table(batches), frames_to_table(frames))
-
-
-finite_or_not = st.one_of(
-    st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, math.nan, math.inf, -math.inf]),
-    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.integers(min_value=1, max_value=40).flatmap(
-        lambda k: st.lists(st.lists(finite_or_not, min_size=k, max_size=k), min_size=1, max_size=12)
-    )
-)
-def test_rank_and_z_of_many_ticks_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
-    x = np.array(cells, dtype=np.float64)
-    rank, z = rank_z_rows(x)
-    for row in range(len(x)):
-        want_rank, want_z = np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            _pct_rank_z(x[row].copy(), want_rank, want_z)
-        assert bits(rank[row]) == bits(want_rank)
-        assert bits(z[row]) == bits(want_z)
 
 
 def _cryptofeed_events(path: Path) -> list[MarketEvent]:

@@ -8,10 +8,12 @@ a leading tick axis:
 * every operand is the one the per-tick path would use (``RolledSpan`` holds the state at
   each tick; window sums are exact integer differences; maxima are order-free, so a
   sparse table of per-second maxima gives the same max as the ring slices);
-* every float result comes from the same element-wise operation on those operands;
+* every float result comes from the same element-wise operation on those operands, in
+  numpy or in the compiled loops of ``kernels`` (exactly rounded operations only; the
+  logarithms stay numpy's);
 * per-minute terms (baseline, beta) are computed by the per-tick functions themselves,
   once per cache key, exactly as ``TickCache`` would;
-* the cross-sectional reductions use ``xs.rank_z_rows`` (same sums, same order).
+* the cross-sectional reductions sum in numpy's pairwise order (``kernels._pairwise_sum``).
 
 ``tests/test_replay_batch.py`` holds the digests and the tables equal on the simulator
 and on the real captures.
@@ -20,6 +22,7 @@ and on the real captures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -30,15 +33,17 @@ from csx_core.features.config import EngineConfig
 from csx_core.features.names import (
     FEATURE_INDEX,
     FEATURE_NAMES,
+    INSTANT,
+    PER_WINDOW,
     PRICE_COLUMNS,
     RELRET_WINDOWS_S,
     WINDOW_LABELS,
     WINDOWS_S,
     XS_WINDOWS_S,
+    Z_FEATURES,
 )
 from csx_core.features.span import RolledSpan
 from csx_core.features.tick import TickCache, TickFrame
-from csx_core.features.xs import rank_z_rows
 
 
 @dataclass(frozen=True)
@@ -144,80 +149,104 @@ def _key_terms(b: Buckets, cfg: EngineConfig, t: int, version: int, cache: TickC
     return _KeyTerms(cache.baseline[0], cache.baseline[2], cache.beta, *cache.z_terms)
 
 
-def _window_block(
+def _kernels() -> ModuleType:
+    """The compiled loops, imported on first use: numba's import alone takes most of a
+    second, which the live path (per tick, no kernels) should not pay."""
+    from csx_core.features import kernels
+
+    return kernels
+
+
+def _window_index() -> I64:
+    """Column of per-window feature ``f`` (``PER_WINDOW`` order) in window ``k``: (f, k),
+    -1 where the feature has no such window (only the z-scores of the long windows)."""
+    index = np.full((len(PER_WINDOW), len(WINDOWS_S)), -1, dtype=np.int64)
+    for f, name in enumerate(PER_WINDOW):
+        for k, w in enumerate(WINDOWS_S):
+            index[f, k] = FEATURE_INDEX.get(f"{name}_{WINDOW_LABELS[w]}", -1)
+    missing = {PER_WINDOW[f] for f in np.flatnonzero((index < 0).any(axis=1)).tolist()}
+    assert missing <= Z_FEATURES, f"only z-scores may lack a window: {missing}"
+    return index
+
+
+_WINDOW_INDEX = _window_index()
+_INSTANT_INDEX = np.array([FEATURE_INDEX[name] for name in INSTANT], dtype=np.int64)
+_OTHER_INDEX = np.setdiff1d(
+    np.arange(len(FEATURE_NAMES)), np.r_[_WINDOW_INDEX[_WINDOW_INDEX >= 0], _INSTANT_INDEX]
+)
+
+
+_XS_RET_INDEX = np.array([FEATURE_INDEX[f"ret_{WINDOW_LABELS[w]}"] for w in XS_WINDOWS_S])
+_XS_INDEX = np.array(
+    [
+        [
+            FEATURE_INDEX[f"xs_{kind}_{label}"]
+            for kind in ("surge_rank", "surge_z", "ret_rank", "ret_z")
+        ]
+        for label in (WINDOW_LABELS[w] for w in XS_WINDOWS_S)
+    ]
+)
+_RELRET_INDEX = np.array(
+    [
+        [FEATURE_INDEX[f"{kind}_{WINDOW_LABELS[w]}"] for kind in ("ret", "relret")]
+        for w in RELRET_WINDOWS_S
+    ]
+)
+
+
+def _tick_block(
     b: Buckets,
+    cfg: EngineConfig,
     t: I64,
     ff: F64,
+    last: I64,
     liq_seen: Bools,
     terms: list[_KeyTerms],
     at: I64,
-    out: F64,
     span_max: _SparseMax,
-) -> Bools:
-    """``_windows`` + ``_window_features`` for every tick: window features into ``out``
-    (ticks x features x symbols); returns the per-tick "some window overlaps a gap" mask."""
-    n, m_cur = b.n, t // 60
-    end = b.cum[(t - 1) % bk.R1, :, :n]
-    before_s = (t[:, None] - tk._SHORT_W - 1) % bk.R1
-    before_m = (m_cur[:, None] - tk._LONG_M - 1) % bk.RM
-    cnt = np.empty((len(t), len(WINDOWS_S), *end.shape[1:]), dtype=end.dtype)
-    short = len(tk._SHORT_W)  # each window's sum straight into its place: no concatenation
-    np.subtract(end[:, None], b.cum[before_s, :, :n], out=cnt[:, :short])
-    np.subtract(end[:, None], b.mcum[before_m, :, :n], out=cnt[:, short:])
-    before = np.concatenate([b.dsec[before_s, :, :n], b.mdsec[before_m, :, :n]], axis=1)
-    start_px, start_mid = before[:, :, bk.CPX], before[:, :, bk.CMID]
-    mx = _maxima(b, t, m_cur, span_max)
-    px, mid = ff[:, bk.LASTPX, None], (0.5 * (ff[:, bk.BID] + ff[:, bk.ASK]))[:, None]
-    q = cnt[:, :, bk.QUOTE] / bk.QUOTE_SCALE
-    bq = cnt[:, :, bk.BUYQ] / bk.QUOTE_SCALE
-    qty = cnt[:, :, bk.QTY] / bk.QTY_SCALE
-    count = cnt[:, :, bk.N].astype(np.float64)
-    hi, lo = mx[:, :, bk.HI], -mx[:, :, bk.NEGLO]
-    k_mu = np.stack([terms[i].k_mu for i in range(len(terms))])[at]
-    scale = np.stack([terms[i].scale for i in range(len(terms))])[at]
-    base_gap = np.stack([terms[i].base_gap for i in range(len(terms))])[at]
-    z = tk._safe_div(np.stack([count, q], axis=2) - k_mu, scale)
-    z = np.where(base_gap[:, None, None, :], np.nan, z)
-    liq = cnt[:, :, bk.LIQ] / bk.QUOTE_SCALE
-    values: dict[str, F64] = {
-        "ret": np.log(px / start_px),
-        "rvol": np.sqrt(cnt[:, :, bk.R2U] / bk.R2_SCALE),
-        "range": np.where(np.isfinite(hi), np.log(hi / lo), np.nan),
-        "count": count,
-        "qvol": q,
-        "count_z": z[:, :, 0],
-        "qvol_z": z[:, :, 1],
-        "imb": tk._safe_div(2.0 * bq - q, q),
-        "maxshare": np.where(cnt[:, :, bk.NK] == 0, tk._safe_div(mx[:, :, bk.MAXQ], q), np.nan),
-        "vwapd": np.where(qty > 0, np.log(px / tk._safe_div(q, qty)), np.nan),
-        "midchg": np.log(mid / start_mid),
-        "liq": np.where(liq_seen[:, None, None], liq, np.nan),
-    }
-    gap = cnt[:, :, bk.GAPC] > 0
-    has_gap = bool(gap.any())
-    for name, sel in tk._SEL.items():
-        block = values[name]  # each its own array (or view), read by nothing after this
-        if has_gap:
-            np.copyto(block, np.nan, where=gap)
-        out[:, tk._OUT[name]] = block[:, sel]
-    any_gap: Bools = gap.any(axis=1) | base_gap
-    return any_gap
-
-
-def _instant(cfg: EngineConfig, t: I64, ff: F64, last: I64, out: F64) -> None:
-    mid = 0.5 * (ff[:, bk.BID] + ff[:, bk.ASK])
-    out[:, tk._SINCE] = np.where(last >= 0, t[:, None, None] - last, np.nan)
-    book = tk._safe_div(
-        ff[:, [bk.ASK, bk.BIDQ, bk.MARK]] - ff[:, [bk.BID, bk.ASKQ, bk.INDEX]],
-        np.stack([mid, ff[:, bk.BIDQ] + ff[:, bk.ASKQ], ff[:, bk.INDEX]], axis=1),
+) -> tuple[F64, Bools]:
+    """``_windows`` + ``_window_features`` and the instant features of every tick, laid
+    out (ticks, symbols, features) with the cross-sectional columns NaN; and the per-tick
+    "some window overlaps a gap" mask (ticks, symbols)."""
+    n, kn = b.n, _kernels()
+    mx = _maxima(b, t, t // 60, span_max)
+    logs = kn.window_log_args(
+        t,
+        b.cum,
+        b.mcum,
+        b.dsec,
+        b.mdsec,
+        tk._SHORT_W,
+        tk._LONG_M,
+        ff,
+        mx,
     )
-    book *= tk._BOOK_SCALE
-    out[:, FEATURE_INDEX["spread_bps"]] = book[:, 0]
-    out[:, FEATURE_INDEX["book_imb"]] = book[:, 1]
-    out[:, FEATURE_INDEX["funding_rate"]] = ff[:, bk.FUND]
-    out[:, FEATURE_INDEX["basis_bps"]] = book[:, 2]
-    since_event = out[:, FEATURE_INDEX["since_event_s"]]
-    out[:, FEATURE_INDEX["stale"]] = np.where(since_event > cfg.stale_after_s, 1.0, 0.0)
+    np.log(logs, out=logs)  # numpy's log, as in the per-tick path (see ``kernels``)
+    out = np.empty((len(t), n, len(FEATURE_NAMES)))
+    any_gap = np.empty((len(t), n), dtype=bool)
+    kn.window_features(
+        t,
+        b.cum,
+        b.mcum,
+        tk._SHORT_W,
+        tk._LONG_M,
+        ff,
+        last,
+        mx,
+        logs,
+        np.stack([x.k_mu for x in terms]),
+        np.stack([x.scale for x in terms]),
+        np.stack([x.base_gap for x in terms]),
+        at,
+        liq_seen,
+        float(cfg.stale_after_s),
+        _WINDOW_INDEX,
+        _INSTANT_INDEX,
+        _OTHER_INDEX,
+        out,
+        any_gap,
+    )
+    return out, any_gap
 
 
 def _cross_section(
@@ -235,28 +264,30 @@ def _cross_section(
     warm flags (ticks, rows). The tick block comes as (ticks, symbols, features): rows
     of whole feature vectors are then taken as contiguous blocks, several times faster
     than a gather along the symbol axis of (ticks, features, symbols)."""
-    v = np.take(by_symbol, rows, axis=1)
-    for w in XS_WINDOWS_S:
-        label = WINDOW_LABELS[w]
-        base = np.stack(
-            [np.log1p((w / 60.0) * terms[i].base_mu[1][rows]) for i in range(len(terms))]
-        )
-        surge = np.log1p(v[:, :, FEATURE_INDEX[f"qvol_{label}"]]) - base[at]
-        rank, z = rank_z_rows(surge)
-        v[:, :, FEATURE_INDEX[f"xs_surge_rank_{label}"]] = rank
-        v[:, :, FEATURE_INDEX[f"xs_surge_z_{label}"]] = z
-        rank, z = rank_z_rows(v[:, :, FEATURE_INDEX[f"ret_{label}"]])
-        v[:, :, FEATURE_INDEX[f"xs_ret_rank_{label}"]] = rank
-        v[:, :, FEATURE_INDEX[f"xs_ret_z_{label}"]] = z
-    bench = b.index.get(cfg.benchmark_symbol, -1)
-    if terms[0].beta is not None:
-        beta = np.stack([terms[i].beta[rows] for i in range(len(terms))])[at]  # type: ignore[index]
-        v[:, :, FEATURE_INDEX["beta_btc"]] = beta
-        for w in RELRET_WINDOWS_S:
-            ret = by_symbol[:, :, FEATURE_INDEX[f"ret_{WINDOW_LABELS[w]}"]]
-            v[:, :, FEATURE_INDEX[f"relret_{WINDOW_LABELS[w]}"]] = (
-                ret[:, rows] - beta * ret[:, bench, None]
-            )
+    surge = np.empty((len(at), len(XS_WINDOWS_S), len(rows)))
+    for k, w in enumerate(XS_WINDOWS_S):
+        base = np.stack([np.log1p((w / 60.0) * x.base_mu[1][rows]) for x in terms])
+        qvol = np.ascontiguousarray(by_symbol[:, rows, FEATURE_INDEX[f"qvol_{WINDOW_LABELS[w]}"]])
+        surge[:, k] = np.log1p(qvol) - base[at]  # numpy's log1p, as in the per-tick path
+    beta = (
+        np.empty((len(terms), 0))
+        if terms[0].beta is None
+        else np.stack([x.beta[rows] for x in terms])  # type: ignore[index]
+    )
+    v = np.empty((len(at), len(rows), len(FEATURE_NAMES)))
+    _kernels().cross_section(
+        by_symbol,
+        rows,
+        surge,
+        _XS_RET_INDEX,
+        _XS_INDEX,
+        beta,
+        FEATURE_INDEX["beta_btc"],
+        b.index.get(cfg.benchmark_symbol, -1),
+        _RELRET_INDEX,
+        at,
+        v,
+    )
     warm_from = 60 * (m_cur - cfg.warm_minutes - 1)
     f = first[:, rows]
     warm: Bools = (f >= 0) & (f <= warm_from[:, None])
@@ -303,9 +334,7 @@ def _compute_ticks(
         a = np.r_[a0, np.maximum(t[:-1], t[1:] - bk.MAX_AHEAD_S)]
         lo = min(a0, lo)
     span_max = _SparseMax(b, lo, int(t[-1]))
-    out = np.full((len(t), len(FEATURE_NAMES), n), np.nan)
-    any_gap = _window_block(b, t, ff, span.liq_seen[i], terms, at, out, span_max)
-    _instant(cfg, t, ff, last, out)
+    by_symbol, any_gap = _tick_block(b, cfg, t, ff, last, span.liq_seen[i], terms, at, span_max)
     if cfg.bar_cadence:  # whole minutes: the minute ring, one tick at a time
         prevs = [prev_t, *t[:-1].tolist()]
         tick_mx = np.stack(
@@ -321,13 +350,11 @@ def _compute_ticks(
     high_low[~np.isfinite(high_low)] = np.nan
     active = (first[:, order] >= 0).sum(axis=1)
     bounds = np.flatnonzero(np.r_[True, active[1:] != active[:-1], True])
-    by_symbol = np.ascontiguousarray(out.transpose(0, 2, 1))
     batches = []
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         rows = order[first[lo, order] >= 0]
         g = slice(lo, hi)
         values, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g])
-        values[np.isinf(values)] = np.nan
         batches.append(
             TickBatch(
                 ts=ts[g],

@@ -1,0 +1,476 @@
+"""Compiled loops for the batch tick path, each the arithmetic of its numpy expression.
+
+Why compiled: in numpy, the window features of a run of ticks take some fifty passes over
+(ticks, windows, symbols) blocks, one temporary array each; the batch path spent most of
+its time there (about 31 ns per output value on the simulator's mix). One loop per tick,
+symbol and window computes the same values in a single pass, straight into the
+(ticks, symbols, features) layout the batch returns.
+
+Why bit for bit: only exactly rounded IEEE operations happen here (``+ - * /``, ``sqrt``,
+integer arithmetic, comparisons), and numba fuses none of them into a multiply-add
+without ``fastmath``, so each result equals numpy's element-wise result on the same
+operands. Logarithms are not exactly rounded and implementations differ in the last bit,
+so the kernels only build their arguments: the caller takes them with numpy's own
+``np.log`` on one contiguous buffer, the very loop the per-tick path runs. Sums follow
+numpy's pairwise order (``_pairwise_sum``), so a mean or a standard deviation is
+``np.mean``/``np.std``'s to the bit. ``tests/test_replay_batch.py`` holds the digests
+equal; ``tests/test_feature_kernels.py`` holds the pieces equal on random data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import numba
+import numpy as np
+
+from csx_core.features import buckets as bk
+from csx_core.features.buckets import F64, I64, Bools
+from csx_core.features.names import INSTANT, PER_WINDOW
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _compiled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``fn`` compiled to machine code on first call (cached on disk next to this file),
+    IEEE division semantics (``x / 0`` is inf or NaN, not an exception), GIL released."""
+    out: Callable[_P, _R] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+    return out
+
+
+# log arguments of the window features, along axis 0 of the buffer ``window_log_args`` fills
+LOG_RET, LOG_RANGE, LOG_VWAP, LOG_MID = range(4)
+NLOG = 4
+# positions of the per-window features in ``names.PER_WINDOW`` (the rows of
+# ``window_features``' window index) and of the instant ones in ``names.INSTANT``
+RET, RVOL, RANGE, COUNT, QVOL, COUNT_Z, QVOL_Z, IMB, MAXSHARE, VWAPD, MIDCHG, LIQ = (
+    PER_WINDOW.index(f)
+    for f in (
+        *("ret", "rvol", "range", "count", "qvol", "count_z"),
+        *("qvol_z", "imb", "maxshare", "vwapd", "midchg", "liq"),
+    )
+)
+SPREAD, BOOK_IMB, FUNDING, BASIS, SINCE_EVENT, SINCE_TRADE, SINCE_BOOK, STALE = (
+    INSTANT.index(f)
+    for f in (
+        *("spread_bps", "book_imb", "funding_rate", "basis_bps"),
+        *("since_event_s", "since_trade_s", "since_book_s", "stale"),
+    )
+)
+
+
+@_compiled
+def _window_log_args(
+    t: I64,
+    cum: I64,
+    mcum: I64,
+    dsec: F64,
+    mdsec: F64,
+    short_w: I64,
+    long_m: I64,
+    ff: F64,
+    mx: F64,
+    out: F64,
+) -> None:
+    n = out.shape[3]
+    ns = len(short_w)
+    for i in range(len(t)):
+        tt = t[i]
+        m = tt // 60
+        for k in range(out.shape[2]):
+            for s in range(n):
+                if k < ns:
+                    before = (tt - short_w[k] - 1) % bk.R1
+                    start_px, start_mid = dsec[before, bk.CPX, s], dsec[before, bk.CMID, s]
+                    q = cum[(tt - 1) % bk.R1, bk.QUOTE, s] - cum[before, bk.QUOTE, s]
+                    qty = cum[(tt - 1) % bk.R1, bk.QTY, s] - cum[before, bk.QTY, s]
+                else:
+                    before = (m - long_m[k - ns] - 1) % bk.RM
+                    start_px, start_mid = mdsec[before, bk.CPX, s], mdsec[before, bk.CMID, s]
+                    q = cum[(tt - 1) % bk.R1, bk.QUOTE, s] - mcum[before, bk.QUOTE, s]
+                    qty = cum[(tt - 1) % bk.R1, bk.QTY, s] - mcum[before, bk.QTY, s]
+                px = ff[i, bk.LASTPX, s]
+                mid = 0.5 * (ff[i, bk.BID, s] + ff[i, bk.ASK, s])
+                out[LOG_RET, i, k, s] = px / start_px
+                out[LOG_RANGE, i, k, s] = mx[i, k, bk.HI, s] / -mx[i, k, bk.NEGLO, s]
+                vwap = (q / bk.QUOTE_SCALE) / (qty / bk.QTY_SCALE)
+                out[LOG_VWAP, i, k, s] = px / vwap if qty > 0 else 1.0
+                out[LOG_MID, i, k, s] = mid / start_mid
+
+
+def window_log_args(
+    t: I64,
+    cum: I64,
+    mcum: I64,
+    dsec: F64,
+    mdsec: F64,
+    short_w: I64,
+    long_m: I64,
+    ff: F64,
+    mx: F64,
+) -> F64:
+    """The arguments of every window's logarithms: (``NLOG``, ticks, windows, symbols),
+    contiguous (``LOG_*`` along axis 0): last / start price, high / low, last / VWAP
+    (1.0 where the window has no volume: the feature is NaN there) and mid / start mid."""
+    out = np.empty((NLOG, len(t), mx.shape[1], mx.shape[3]))
+    _window_log_args(t, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx, out)
+    return out
+
+
+@_compiled
+def _nan_or_div(x: float, y: float) -> float:
+    """``tick._safe_div`` for one value: ``x / y``, NaN where ``y == 0``."""
+    return np.nan if y == 0 else x / y
+
+
+@_compiled
+def window_features(
+    t: I64,
+    cum: I64,
+    mcum: I64,
+    short_w: I64,
+    long_m: I64,
+    ff: F64,
+    last: I64,
+    mx: F64,
+    logs: F64,
+    k_mu: F64,
+    scale: F64,
+    base_gap: Bools,
+    at: I64,
+    liq_seen: Bools,
+    stale_after_s: float,
+    window_index: I64,
+    instant_index: I64,
+    other_index: I64,
+    out: F64,
+    any_gap: Bools,
+) -> None:
+    """``tick._window_features`` and the instant features of every tick into ``out``
+    (ticks, symbols, features; ``other_index`` columns set to NaN for the cross-section),
+    and the per-tick "some window overlaps a gap" mask into ``any_gap`` (ticks, symbols).
+
+    ``logs``: ``window_log_args`` after ``np.log``; ``k_mu``/``scale``/``base_gap``: the
+    cache terms stacked per key, ``at`` the key of each tick; ``window_index[f, k]``: the
+    column of per-window feature ``f`` in window ``k`` (-1: none)."""
+    nan = np.nan
+    ns = len(short_w)
+    n = out.shape[1]
+    for i in range(len(t)):  # symbols innermost: the rings hold them contiguous
+        tt = t[i]
+        end = (tt - 1) % bk.R1
+        a = at[i]
+        for s in range(n):
+            any_gap[i, s] = base_gap[a, s]
+        for k in range(window_index.shape[1]):
+            if k < ns:
+                before = (tt - short_w[k] - 1) % bk.R1
+                ring = cum
+            else:
+                before = (tt // 60 - long_m[k - ns] - 1) % bk.RM
+                ring = mcum
+            idx = window_index[:, k]
+            for s in range(n):
+                row = out[i, s]
+                if cum[end, bk.GAPC, s] - ring[before, bk.GAPC, s] > 0:
+                    any_gap[i, s] = True
+                    for f in range(len(idx)):
+                        if idx[f] >= 0:
+                            row[idx[f]] = nan
+                    continue
+                count = np.float64(cum[end, bk.N, s] - ring[before, bk.N, s])
+                q = (cum[end, bk.QUOTE, s] - ring[before, bk.QUOTE, s]) / bk.QUOTE_SCALE
+                bq = (cum[end, bk.BUYQ, s] - ring[before, bk.BUYQ, s]) / bk.QUOTE_SCALE
+                qty = cum[end, bk.QTY, s] - ring[before, bk.QTY, s]
+                r2 = cum[end, bk.R2U, s] - ring[before, bk.R2U, s]
+                nk = cum[end, bk.NK, s] - ring[before, bk.NK, s]
+                liq = (cum[end, bk.LIQ, s] - ring[before, bk.LIQ, s]) / bk.QUOTE_SCALE
+                row[idx[RET]] = logs[LOG_RET, i, k, s]
+                row[idx[RVOL]] = math.sqrt(r2 / bk.R2_SCALE)
+                hi = mx[i, k, bk.HI, s]
+                row[idx[RANGE]] = logs[LOG_RANGE, i, k, s] if math.isfinite(hi) else nan
+                row[idx[COUNT]] = count
+                row[idx[QVOL]] = q
+                if idx[COUNT_Z] >= 0:
+                    z_c = _nan_or_div(count - k_mu[a, k, 0, s], scale[a, k, 0, s])
+                    row[idx[COUNT_Z]] = nan if base_gap[a, s] else z_c
+                if idx[QVOL_Z] >= 0:
+                    z_q = _nan_or_div(q - k_mu[a, k, 1, s], scale[a, k, 1, s])
+                    row[idx[QVOL_Z]] = nan if base_gap[a, s] else z_q
+                row[idx[IMB]] = _nan_or_div(2.0 * bq - q, q)
+                maxq = mx[i, k, bk.MAXQ, s]
+                row[idx[MAXSHARE]] = _nan_or_div(maxq, q) if nk == 0 else nan
+                row[idx[VWAPD]] = logs[LOG_VWAP, i, k, s] if qty > 0 else nan
+                row[idx[MIDCHG]] = logs[LOG_MID, i, k, s]
+                row[idx[LIQ]] = liq if liq_seen[i] else nan
+        for s in range(n):
+            row = out[i, s]
+            bid, ask = ff[i, bk.BID, s], ff[i, bk.ASK, s]
+            mid = 0.5 * (bid + ask)
+            for j, column in enumerate((SINCE_EVENT, SINCE_TRADE, SINCE_BOOK)):
+                since = last[i, j, s]  # ``last`` rows: event, trade, book
+                row[instant_index[column]] = np.float64(tt - since) if since >= 0 else nan
+            row[instant_index[SPREAD]] = _nan_or_div(ask - bid, mid) * 1e4
+            bid_q, ask_q = ff[i, bk.BIDQ, s], ff[i, bk.ASKQ, s]
+            row[instant_index[BOOK_IMB]] = _nan_or_div(bid_q - ask_q, bid_q + ask_q) * 1.0
+            row[instant_index[FUNDING]] = ff[i, bk.FUND, s]
+            index = ff[i, bk.INDEX, s]
+            row[instant_index[BASIS]] = _nan_or_div(ff[i, bk.MARK, s] - index, index) * 1e4
+            stale = row[instant_index[SINCE_EVENT]] > stale_after_s
+            row[instant_index[STALE]] = 1.0 if stale else 0.0
+            for f in range(len(other_index)):
+                row[other_index[f]] = nan
+
+
+@_compiled
+def _block_sum(a: F64, lo: int, n: int) -> float:
+    """numpy's pairwise sum of at most 128 values: eight running sums, started from 0.0."""
+    if n < 8:
+        res = 0.0
+        for j in range(n):
+            res += a[lo + j]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    j = 8
+    while j < n - n % 8:
+        r0, r1, r2, r3 = r0 + a[lo + j], r1 + a[lo + j + 1], r2 + a[lo + j + 2], r3 + a[lo + j + 3]
+        r4, r5, r6, r7 = (
+            r4 + a[lo + j + 4],
+            r5 + a[lo + j + 5],
+            r6 + a[lo + j + 6],
+            r7 + a[lo + j + 7],
+        )
+        j += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while j < n:
+        res += a[lo + j]
+        j += 1
+    return float(res)
+
+
+@_compiled
+def _pairwise_sum(a: F64, lo: int, n: int) -> float:
+    """``np.add.reduce(a[lo:lo + n])`` to the bit: numpy sums blocks of up to 128 values
+    (``_block_sum``) and adds the two halves of anything longer, the first half a multiple
+    of 8. The same tree, walked with an explicit stack (numba cannot cache recursion)."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    depth = 64
+    seg_lo = np.empty(depth, dtype=np.int64)
+    seg_n = np.empty(depth, dtype=np.int64)
+    stage = np.zeros(depth, dtype=np.int64)  # 0: left half next, 1: right half, 2: add
+    sums = np.empty(depth)
+    top, done = 0, 0
+    seg_lo[0], seg_n[0] = lo, n
+    while top >= 0:
+        k = seg_n[top]
+        if k <= 128:
+            sums[done] = _block_sum(a, seg_lo[top], k)
+            done += 1
+            top -= 1
+            continue
+        half = k // 2
+        half -= half % 8
+        if stage[top] == 2:
+            sums[done - 2] = sums[done - 2] + sums[done - 1]
+            done -= 1
+            top -= 1
+            continue
+        left = stage[top] == 0
+        stage[top] += 1
+        top += 1
+        seg_lo[top] = seg_lo[top - 1] + (0 if left else half)
+        seg_n[top] = half if left else k - half
+        stage[top] = 0
+    return float(sums[0])
+
+
+@_compiled
+def _sift_down(vals: F64, order: I64, root: int, size: int) -> None:
+    while 2 * root + 1 < size:
+        child = 2 * root + 1
+        if child + 1 < size and vals[order[child + 1]] > vals[order[child]]:
+            child += 1
+        if vals[order[child]] <= vals[order[root]]:
+            return
+        order[root], order[child] = order[child], order[root]
+        root = child
+
+
+@_compiled
+def _sort_order(vals: F64, m: int, order: I64) -> None:
+    """Positions of ``vals[:m]`` in ascending order into ``order[:m]`` (ties in any order:
+    only the tie groups matter): insertion sort for a tick of a few dozen symbols, heap
+    sort beyond (numba's own sort costs seconds of compilation)."""
+    for j in range(m):
+        order[j] = j
+    if m <= 32:
+        for j in range(1, m):
+            x, p = order[j], j
+            while p > 0 and vals[order[p - 1]] > vals[x]:
+                order[p] = order[p - 1]
+                p -= 1
+            order[p] = x
+        return
+    for root in range(m // 2 - 1, -1, -1):
+        _sift_down(vals, order, root, m)
+    for end in range(m - 1, 0, -1):
+        order[0], order[end] = order[end], order[0]
+        _sift_down(vals, order, 0, end)
+
+
+@_compiled
+def _rank_z(x: F64, rank_out: F64, z_out: F64, vals: F64, where: I64, dev: F64, order: I64) -> None:
+    """``tick._pct_rank_z`` of one tick's ``x`` (``vals``/``where``/``dev``/``order``:
+    scratch of ``len(x)``) into ``rank_out``/``z_out``, which stay as they are (NaN) at
+    the entries that are not finite. A value's rank counts the values below it and the
+    values not above it, as the sorted ``searchsorted`` pair does: the bounds of its tie
+    group in sorted order (equal floats tie, 0.0 and -0.0 too)."""
+    m = 0
+    for j in range(len(x)):
+        if math.isfinite(x[j]):
+            vals[m] = x[j]
+            where[m] = j
+            m += 1
+    if m < 2:
+        return
+    _sort_order(vals, m, order)
+    lo = 0
+    while lo < m:
+        hi = lo + 1
+        while hi < m and vals[order[hi]] == vals[order[lo]]:
+            hi += 1
+        rank = (lo + hi - 1) / 2.0 / (m - 1)
+        for p in range(lo, hi):
+            rank_out[where[order[p]]] = rank
+        lo = hi
+    mean = _pairwise_sum(vals, 0, m) / m
+    for j in range(m):
+        dev[j] = vals[j] - mean
+    for j in range(m):  # the squares into ``vals``, no longer needed
+        vals[j] = dev[j] * dev[j]
+    sd = math.sqrt(_pairwise_sum(vals, 0, m) / m)
+    if sd > 0:
+        for j in range(m):
+            z_out[where[j]] = dev[j] / sd
+
+
+@_compiled
+def cross_section(
+    by_symbol: F64,
+    rows: I64,
+    surge: F64,
+    ret_index: I64,
+    xs_index: I64,
+    beta: F64,
+    beta_index: int,
+    bench: int,
+    relret_index: I64,
+    at: I64,
+    out: F64,
+) -> None:
+    """``batch._cross_section``'s features: ``out`` (ticks, rows, features) gets the
+    feature vectors of ``rows`` from ``by_symbol`` (ticks, symbols, features) with the
+    cross-sectional ranks and z-scores, beta and relative returns filled in, then every
+    infinity made NaN.
+
+    ``surge``: (ticks, XS windows, rows) volume surges; ``ret_index``: each XS window's
+    return column; ``xs_index[w]``: its surge rank, surge z, return rank, return z
+    columns; ``beta``: (keys, rows), no columns when there is no benchmark, into column
+    ``beta_index``;
+    ``relret_index``: (return column, relative return column) per relative window."""
+    nr = len(rows)
+    x = np.empty(nr)
+    rank = np.empty(nr)
+    z = np.empty(nr)
+    vals = np.empty(nr)
+    where = np.empty(nr, dtype=np.int64)
+    dev = np.empty(nr)
+    order = np.empty(nr, dtype=np.int64)
+    for i in range(out.shape[0]):
+        for r in range(nr):
+            out[i, r] = by_symbol[i, rows[r]]
+        for w in range(len(ret_index)):
+            for kind in range(2):  # the surge, then the return
+                for r in range(nr):
+                    x[r] = surge[i, w, r] if kind == 0 else by_symbol[i, rows[r], ret_index[w]]
+                rank[:] = np.nan
+                z[:] = np.nan
+                _rank_z(x, rank, z, vals, where, dev, order)
+                for r in range(nr):
+                    out[i, r, xs_index[w, 2 * kind]] = rank[r]
+                    out[i, r, xs_index[w, 2 * kind + 1]] = z[r]
+        if beta.shape[1]:
+            a = at[i]
+            for r in range(nr):
+                out[i, r, beta_index] = beta[a, r]
+            for j in range(relret_index.shape[0]):
+                ret_bench = by_symbol[i, bench, relret_index[j, 0]]
+                for r in range(nr):
+                    ret = by_symbol[i, rows[r], relret_index[j, 0]]
+                    out[i, r, relret_index[j, 1]] = ret - beta[a, r] * ret_bench
+        for r in range(nr):
+            row = out[i, r]
+            for f in range(len(row)):
+                if math.isinf(row[f]):
+                    row[f] = np.nan
+
+
+def warm_up() -> None:
+    """Compile every kernel for the argument types the batch path passes, into numba's
+    on-disk cache (about 12 s once; a process then loads them in well under a second).
+    ``./csx.sh`` runs this after a sync and the image build runs it, so no replay pays
+    the compilation; ``tests/test_feature_kernels.py`` checks a replay adds no signature."""
+    t, n, feats, keys = 2, 3, 78, 1
+    ticks = np.arange(100_000, 100_000 + t, dtype=np.int64)
+    short_w, long_m = np.array([10, 60], dtype=np.int64), np.array([5, 15, 60], dtype=np.int64)
+    windows = len(short_w) + len(long_m)
+    cum = np.zeros((bk.R1, bk.NC, n), dtype=np.int64)
+    mcum = np.zeros((bk.RM, bk.NC, n), dtype=np.int64)
+    dsec, mdsec = np.ones((bk.R1, bk.ND, n)), np.ones((bk.RM, bk.ND, n))
+    ff, mx = np.ones((t, bk.NL, n)), np.ones((t, windows, bk.NX, n))
+    logs = window_log_args(ticks, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx)
+    out = np.empty((t, n, feats))
+    window_features(
+        ticks,
+        cum,
+        mcum,
+        short_w,
+        long_m,
+        ff,
+        np.zeros((t, 3, n), dtype=np.int64),
+        mx,
+        logs,
+        np.zeros((keys, windows, 2, n)),
+        np.ones((keys, windows, 2, n)),
+        np.zeros((keys, n), dtype=bool),
+        np.zeros(t, dtype=np.int64),
+        np.ones(t, dtype=bool),
+        60.0,
+        np.zeros((12, windows), dtype=np.int64),
+        np.zeros(8, dtype=np.int64),
+        np.zeros(1, dtype=np.int64),
+        out,
+        np.empty((t, n), dtype=bool),
+    )
+    cross_section(
+        out,
+        np.arange(n, dtype=np.int64),
+        np.zeros((t, 2, n)),
+        np.zeros(2, dtype=np.int64),
+        np.zeros((2, 4), dtype=np.int64),
+        np.zeros((keys, n)),
+        0,
+        0,
+        np.zeros((3, 2), dtype=np.int64),
+        np.zeros(t, dtype=np.int64),
+        np.empty((t, n, feats)),
+    )
+
+
+if __name__ == "__main__":
+    warm_up()
