@@ -420,6 +420,18 @@ def cross_section(
                     row[f] = np.nan
 
 
+@_compiled
+def forward_fill(start: F64, last: F64, out: F64) -> None:
+    """``roll_span``'s forward fill: ``out[0] = start`` (fields x symbols), then each
+    second's ``last`` values where they are not NaN, the previous second's elsewhere."""
+    out[0] = start
+    for i in range(last.shape[0]):
+        for f in range(last.shape[1]):
+            for s in range(last.shape[2]):
+                x = last[i, f, s]
+                out[i + 1, f, s] = out[i, f, s] if math.isnan(x) else x
+
+
 def warm_up() -> None:
     """Compile every kernel for the argument types the batch path passes, into numba's
     on-disk cache (about 12 s once; a process then loads them in well under a second).
@@ -457,6 +469,7 @@ def warm_up() -> None:
         out,
         np.empty((t, n), dtype=bool),
     )
+    forward_fill(np.ones((bk.NL, n)), np.ones((t, bk.NL, n)), np.empty((t + 1, bk.NL, n)))
     cross_section(
         out,
         np.arange(n, dtype=np.int64),

@@ -89,16 +89,17 @@ def roll_span(b: Buckets, t_end: int) -> RolledSpan:
     no_trade = np.isnan(last[:, bk.LASTPX])
     last[:, bk.LASTPX] = np.where(no_trade, last[:, bk.KCLOSE], last[:, bk.LASTPX])
     b.flast[j, bk.LASTPX, :n] = last[:, bk.LASTPX]
-    has = ~np.isnan(last)
+    no_trade_nor_kline = np.isnan(last[:, bk.LASTPX])
     # forward fill: the value of the last second (so far) that had one, else the old value
-    pos = np.maximum.accumulate(np.where(has, np.arange(k)[:, None, None], -1), axis=0)
-    picked = np.take_along_axis(last, np.maximum(pos, 0), axis=0)
-    ff = np.concatenate([ff0[None], np.where(pos >= 0, picked, ff0[None])])
+    from csx_core.features import kernels  # on first use: the live path never imports numba
+
+    ff = np.empty((k + 1, *ff0.shape))
+    kernels.forward_fill(ff0, last, ff)
     px, prev_px = ff[1:, bk.LASTPX], ff[:-1, bk.LASTPX]
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.log(px / prev_px)
-    traded = (cnt[:, bk.N] + cnt[:, bk.NK] > 0) | has[:, bk.LASTPX]
-    booked = has[:, bk.BID]
+    traded = (cnt[:, bk.N] + cnt[:, bk.NK] > 0) | ~no_trade_nor_kline
+    booked = ~np.isnan(last[:, bk.BID])
     active = traded | booked | (cnt[:, bk.NMARK] > 0) | (cnt[:, bk.NLIQ] > 0)
     last_event = _last_second(last0[0], active, secs)
     hist_last = np.stack(
