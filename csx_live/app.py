@@ -32,7 +32,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from csx_core.contracts import MarketEvent
-from csx_core.features import EngineConfig, FeatureEngine
+from csx_core.features import EngineConfig, FeatureEngine, load_kernels
 from csx_core.ml.package import PackagedScorer
 from csx_core.ranking.alerts import AlertConfig, Alerter
 from csx_core.ranking.ranker import Ranker, RankerConfig
@@ -242,6 +242,7 @@ class LiveComponents:
                 asyncio.create_task(self.runner.run(), name="runner"),
                 asyncio.create_task(_load_model(self, self.model_loader), name="model"),
                 asyncio.create_task(self.outcomes.run(s.outcome_refresh_s), name="outcomes"),
+                asyncio.create_task(_load_kernels(), name="kernels"),
             ]
             if s.challenger_source:
                 loading = _load_challenger(self, self.challenger_loader)
@@ -520,6 +521,15 @@ async def _load_challenger(parts: LiveComponents, loader: ModelLoader) -> None:
         return
     parts.outcomes.use_challenger(loaded.scorer, loaded.cost, labels)
     log.info("challenger loaded (shadow)", extra=loaded.info.to_dict())
+
+
+async def _load_kernels() -> None:
+    """The batch tick path's compiled loops, loaded in a thread at start-up: in the event
+    loop, the first catch-up ``tick_many`` would stall it for about a second."""
+    try:
+        await asyncio.to_thread(load_kernels)
+    except Exception:
+        log.exception("cannot load the batch tick path's kernels; the first catch-up will retry")
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

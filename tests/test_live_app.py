@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -257,6 +258,24 @@ async def test_without_a_model_it_never_becomes_ready(
         assert status == 503
         assert body["reasons"] == ["model_not_loaded: no model_source configured"]
         assert parts.state.ranks == []
+
+
+async def test_the_batch_tick_kernels_load_in_a_thread_at_start(
+    exchange: tuple[str, str, Exchange], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rest, ws, _ = exchange
+    loaded_in: list[threading.Thread] = []
+    monkeypatch.setattr(
+        "csx_live.app.load_kernels", lambda: loaded_in.append(threading.current_thread())
+    )
+
+    def no_model(_: LiveSettings) -> LoadedModel:
+        raise ModelUnavailableError("no model_source configured")
+
+    parts = build_live(settings_for(rest, ws, tmp_path), decode=json_decode, model_loader=no_model)
+    async with serving(parts):
+        await eventually(lambda: bool(loaded_in))
+    assert loaded_in[0] is not threading.main_thread(), "not in the event loop's thread"
 
 
 def test_dev_fault_slow_consumer_pauses_the_tick_loop(tmp_path: Path) -> None:

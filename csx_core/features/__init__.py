@@ -4,7 +4,7 @@ See ``names`` for the feature list and definitions, ``buckets`` for why the live
 batch path agree bit for bit, ``table`` for the wide training table and the digest.
 """
 
-from csx_core.features.batch import TickBatch
+from csx_core.features.batch import TickBatch, load_kernels
 from csx_core.features.config import EngineConfig
 from csx_core.features.drive import EventClock, drive_events, drive_tables, drive_tables_batched
 from csx_core.features.engine import FeatureEngine, snapshots_of
@@ -49,5 +49,6 @@ __all__ = [
     "drive_tables_batched",
     "frames_of_table",
     "frames_to_table",
+    "load_kernels",
     "snapshots_of",
 ]

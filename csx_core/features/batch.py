@@ -157,6 +157,13 @@ def _kernels() -> ModuleType:
     return kernels
 
 
+def load_kernels() -> None:
+    """Import the compiled loops and load their machine code now (about a second: numba's
+    import, then its cache), e.g. in a thread while a process starts, rather than in its
+    first ``tick_many``."""
+    _kernels().warm_up()
+
+
 def _window_index() -> I64:
     """Column of per-window feature ``f`` (``PER_WINDOW`` order) in window ``k``: (f, k),
     -1 where the feature has no such window (only the z-scores of the long windows)."""
