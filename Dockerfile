@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image for every CryptoScreener-X process: `csx live` (default), the Dagster webserver,
 # daemon and code server, and `mlflow server`. Writes go only to the declared volumes
-# (/data, /tmp), so it runs with a read-only root filesystem.
+# (/data, /tmp), so it runs with a read-only root filesystem. numba takes no cache from a
+# directory it cannot write, so a process compiles the batch tick path's kernels on first
+# use (~12 s; the live runner in a thread at start-up) into $HOME/.cache/numba (~1 MB).
 
 FROM python:3.11-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 \
@@ -15,10 +17,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY csx_core ./csx_core
 COPY csx_live ./csx_live
 COPY csx_pipelines ./csx_pipelines
-# then the offline replay's compiled loops into numba's cache, inside the package (the
-# runtime's root filesystem is read-only)
-RUN uv sync --frozen --no-dev --no-editable \
-    && /opt/venv/bin/python -m csx_core.features.kernels
+RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --gid 10001 csx \

@@ -435,8 +435,9 @@ def forward_fill(start: F64, last: F64, out: F64) -> None:
 def warm_up() -> None:
     """Compile every kernel for the argument types the batch path passes, into numba's
     on-disk cache (about 12 s once; a process then loads them in well under a second).
-    ``./csx.sh`` runs this after a sync and the image build runs it, so no replay pays
-    the compilation; ``tests/test_feature_kernels.py`` checks a replay adds no signature."""
+    ``./csx.sh`` runs this after a sync, so no replay pays the compilation; the live
+    runner calls it in a thread at start-up. ``tests/test_feature_kernels.py`` checks that
+    a replay then adds no signature."""
     t, n, feats, keys = 2, 3, 78, 1
     ticks = np.arange(100_000, 100_000 + t, dtype=np.int64)
     short_w, long_m = np.array([10, 60], dtype=np.int64), np.array([5, 15, 60], dtype=np.int64)
