@@ -55,7 +55,13 @@ def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
 
 
 def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
-    kernels = (kn._window_log_args, kn.window_features, kn.cross_section)
+    kernels = (
+        kn._window_log_args,
+        kn.window_features,
+        kn.cross_section,
+        kn.forward_fill,
+        kn.cumulate,
+    )
     kn.warm_up()
     compiled = [list(f.signatures) for f in kernels]
     day = simulate_day(SimConfig(days=1, n_symbols=4), 0)

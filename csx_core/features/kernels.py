@@ -432,6 +432,28 @@ def forward_fill(start: F64, last: F64, out: F64) -> None:
                 out[i + 1, f, s] = out[i, f, s] if math.isnan(x) else x
 
 
+@_compiled
+def cumulate(cum: I64, slots: I64, steps: I64, r2: I64, gap: Bools) -> None:
+    """``roll_span``'s cumulative sums: slot ``slots[i]`` of the ring ``cum`` gets the
+    slot before ``slots[0]`` plus the steps of seconds ``0..i`` (``steps``: the bucket
+    sums, (seconds, ``NI``, symbols); ``r2``, ``gap``: the squared-return units and gap
+    flags, (seconds, symbols)). Integers: the same sums as ``np.cumsum``'s."""
+    n = steps.shape[2]
+    prev = (slots[0] - 1) % cum.shape[0]
+    acc = cum[prev, :, :n].copy()
+    for i in range(len(slots)):
+        row = cum[slots[i]]
+        for f in range(bk.NI):
+            for s in range(n):
+                acc[f, s] += steps[i, f, s]
+                row[f, s] = acc[f, s]
+        for s in range(n):
+            acc[bk.R2U, s] += r2[i, s]
+            row[bk.R2U, s] = acc[bk.R2U, s]
+            acc[bk.GAPC, s] += gap[i, s]
+            row[bk.GAPC, s] = acc[bk.GAPC, s]
+
+
 def warm_up() -> None:
     """Compile every kernel for the argument types the batch path passes, into numba's
     on-disk cache (about 12 s once; a process then loads them in well under a second).
@@ -471,6 +493,13 @@ def warm_up() -> None:
         np.empty((t, n), dtype=bool),
     )
     forward_fill(np.ones((bk.NL, n)), np.ones((t, bk.NL, n)), np.empty((t + 1, bk.NL, n)))
+    cumulate(
+        np.zeros((bk.R1, bk.NC, n), dtype=np.int64),
+        np.arange(1, 1 + t, dtype=np.int64),
+        np.zeros((t, bk.NI, n), dtype=np.int64),
+        np.zeros((t, n), dtype=np.int64),
+        np.zeros((t, n), dtype=bool),
+    )
     cross_section(
         out,
         np.arange(n, dtype=np.int64),

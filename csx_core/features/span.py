@@ -110,8 +110,7 @@ def roll_span(b: Buckets, t_end: int) -> RolledSpan:
     r2 = np.rint(np.minimum(np.where(np.isfinite(r), r * r, 0.0), 1.0) * bk.R2_SCALE)
     gap = (last_event >= 0) & (secs[:, None] - last_event > b.gap_after_s)
     _declared_gaps(b, secs, gap)
-    steps = np.concatenate([cnt, r2.astype(np.int64)[:, None], gap.astype(np.int64)[:, None]], 1)
-    b.cum[j, :, :n] = np.cumsum(steps, axis=0) + b.cum[(c - 1) % bk.R1, :, :n]
+    kernels.cumulate(b.cum, j, cnt, r2.astype(np.int64), gap)
     b.dsec[j, bk.CPX, :n] = px
     b.dsec[j, bk.CMID, :n] = 0.5 * (ff[1:, bk.BID] + ff[1:, bk.ASK])
     liq = np.logical_or.accumulate((cnt[:, bk.NLIQ] > 0).any(axis=1)) | b.liq_seen
