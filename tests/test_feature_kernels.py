@@ -56,7 +56,7 @@ def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
 
 def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
     kernels = (
-        kn._window_log_args,
+        kn.window_log_args,
         kn.window_features,
         kn.cross_section,
         kn.forward_fill,

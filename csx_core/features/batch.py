@@ -217,17 +217,8 @@ def _tick_block(
     "some window overlaps a gap" mask (ticks, symbols)."""
     n, kn = b.n, _kernels()
     mx = _maxima(b, t, t // 60, span_max)
-    logs = kn.window_log_args(
-        t,
-        b.cum,
-        b.mcum,
-        b.dsec,
-        b.mdsec,
-        tk._SHORT_W,
-        tk._LONG_M,
-        ff,
-        mx,
-    )
+    logs = np.empty((kn.NLOG, len(t), len(WINDOWS_S), n))
+    kn.window_log_args(t, b.cum, b.mcum, b.dsec, b.mdsec, tk._SHORT_W, tk._LONG_M, ff, mx, logs)
     np.log(logs, out=logs)  # numpy's log, as in the per-tick path (see ``kernels``)
     out = np.empty((len(t), n, len(FEATURE_NAMES)))
     any_gap = np.empty((len(t), n), dtype=bool)

@@ -63,7 +63,7 @@ SPREAD, BOOK_IMB, FUNDING, BASIS, SINCE_EVENT, SINCE_TRADE, SINCE_BOOK, STALE = 
 
 
 @_compiled
-def _window_log_args(
+def window_log_args(
     t: I64,
     cum: I64,
     mcum: I64,
@@ -75,6 +75,9 @@ def _window_log_args(
     mx: F64,
     out: F64,
 ) -> None:
+    """The arguments of every window's logarithms into ``out``: (``NLOG``, ticks, windows,
+    symbols), contiguous (``LOG_*`` along axis 0): last / start price, high / low, last /
+    VWAP (1.0 where the window has no volume: the feature is NaN there), mid / start mid."""
     n = out.shape[3]
     ns = len(short_w)
     for i in range(len(t)):
@@ -99,25 +102,6 @@ def _window_log_args(
                 vwap = (q / bk.QUOTE_SCALE) / (qty / bk.QTY_SCALE)
                 out[LOG_VWAP, i, k, s] = px / vwap if qty > 0 else 1.0
                 out[LOG_MID, i, k, s] = mid / start_mid
-
-
-def window_log_args(
-    t: I64,
-    cum: I64,
-    mcum: I64,
-    dsec: F64,
-    mdsec: F64,
-    short_w: I64,
-    long_m: I64,
-    ff: F64,
-    mx: F64,
-) -> F64:
-    """The arguments of every window's logarithms: (``NLOG``, ticks, windows, symbols),
-    contiguous (``LOG_*`` along axis 0): last / start price, high / low, last / VWAP
-    (1.0 where the window has no volume: the feature is NaN there) and mid / start mid."""
-    out = np.empty((NLOG, len(t), mx.shape[1], mx.shape[3]))
-    _window_log_args(t, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx, out)
-    return out
 
 
 @_compiled
@@ -468,7 +452,8 @@ def warm_up() -> None:
     mcum = np.zeros((bk.RM, bk.NC, n), dtype=np.int64)
     dsec, mdsec = np.ones((bk.R1, bk.ND, n)), np.ones((bk.RM, bk.ND, n))
     ff, mx = np.ones((t, bk.NL, n)), np.ones((t, windows, bk.NX, n))
-    logs = window_log_args(ticks, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx)
+    logs = np.empty((NLOG, t, windows, n))
+    window_log_args(ticks, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx, logs)
     out = np.empty((t, n, feats))
     window_features(
         ticks,
