@@ -257,11 +257,11 @@ def _cross_section(
     at: I64,
     by_symbol: F64,
 ) -> tuple[F64, Bools]:
-    """Rows ``rows`` of ``by_symbol`` with the cross-sectional features, beta and relative
-    returns filled in, laid out as the batch's values: (ticks, rows, features); and the
-    warm flags (ticks, rows). The tick block comes as (ticks, symbols, features): rows
-    of whole feature vectors are then taken as contiguous blocks, several times faster
-    than a gather along the symbol axis of (ticks, features, symbols)."""
+    """Rows ``rows`` of ``by_symbol`` (ticks, symbols, features) with the cross-sectional
+    features, beta and relative returns filled in, laid out as the batch's values:
+    (ticks, rows, features); and the warm flags (ticks, rows). The volume surges'
+    ``log1p`` is numpy's, on a contiguous block as in the per-tick path; the rest is
+    ``kernels.cross_section``."""
     surge = np.empty((len(at), len(XS_WINDOWS_S), len(rows)))
     for k, w in enumerate(XS_WINDOWS_S):
         base = np.stack([np.log1p((w / 60.0) * x.base_mu[1][rows]) for x in terms])
