@@ -63,6 +63,15 @@ SPREAD, BOOK_IMB, FUNDING, BASIS, SINCE_EVENT, SINCE_TRADE, SINCE_BOOK, STALE = 
 
 
 @_compiled
+def _window_start(tt: int, k: int, short_w: I64, long_m: I64) -> tuple[int, bool]:
+    """The slot just before window ``k`` at tick second ``tt`` (its sums are the end's minus
+    that slot's), and whether it is a slot of the minute rings (the long windows)."""
+    if k < len(short_w):
+        return (tt - short_w[k] - 1) % bk.R1, False
+    return (tt // 60 - long_m[k - len(short_w)] - 1) % bk.RM, True
+
+
+@_compiled
 def window_log_args(
     t: I64,
     cum: I64,
@@ -79,22 +88,16 @@ def window_log_args(
     symbols), contiguous (``LOG_*`` along axis 0): last / start price, high / low, last /
     VWAP (1.0 where the window has no volume: the feature is NaN there), mid / start mid."""
     n = out.shape[3]
-    ns = len(short_w)
     for i in range(len(t)):
         tt = t[i]
-        m = tt // 60
+        end = (tt - 1) % bk.R1
         for k in range(out.shape[2]):
+            before, in_minutes = _window_start(tt, k, short_w, long_m)
+            ring, start = (mcum, mdsec) if in_minutes else (cum, dsec)
             for s in range(n):
-                if k < ns:
-                    before = (tt - short_w[k] - 1) % bk.R1
-                    start_px, start_mid = dsec[before, bk.CPX, s], dsec[before, bk.CMID, s]
-                    q = cum[(tt - 1) % bk.R1, bk.QUOTE, s] - cum[before, bk.QUOTE, s]
-                    qty = cum[(tt - 1) % bk.R1, bk.QTY, s] - cum[before, bk.QTY, s]
-                else:
-                    before = (m - long_m[k - ns] - 1) % bk.RM
-                    start_px, start_mid = mdsec[before, bk.CPX, s], mdsec[before, bk.CMID, s]
-                    q = cum[(tt - 1) % bk.R1, bk.QUOTE, s] - mcum[before, bk.QUOTE, s]
-                    qty = cum[(tt - 1) % bk.R1, bk.QTY, s] - mcum[before, bk.QTY, s]
+                start_px, start_mid = start[before, bk.CPX, s], start[before, bk.CMID, s]
+                q = cum[end, bk.QUOTE, s] - ring[before, bk.QUOTE, s]
+                qty = cum[end, bk.QTY, s] - ring[before, bk.QTY, s]
                 px = ff[i, bk.LASTPX, s]
                 mid = 0.5 * (ff[i, bk.BID, s] + ff[i, bk.ASK, s])
                 out[LOG_RET, i, k, s] = px / start_px
@@ -141,7 +144,6 @@ def window_features(
     cache terms stacked per key, ``at`` the key of each tick; ``window_index[f, k]``: the
     column of per-window feature ``f`` in window ``k`` (-1: none)."""
     nan = np.nan
-    ns = len(short_w)
     n = out.shape[1]
     for i in range(len(t)):  # symbols innermost: the rings hold them contiguous
         tt = t[i]
@@ -150,12 +152,8 @@ def window_features(
         for s in range(n):
             any_gap[i, s] = base_gap[a, s]
         for k in range(window_index.shape[1]):
-            if k < ns:
-                before = (tt - short_w[k] - 1) % bk.R1
-                ring = cum
-            else:
-                before = (tt // 60 - long_m[k - ns] - 1) % bk.RM
-                ring = mcum
+            before, in_minutes = _window_start(tt, k, short_w, long_m)
+            ring = mcum if in_minutes else cum
             idx = window_index[:, k]
             for s in range(n):
                 row = out[i, s]
