@@ -54,8 +54,41 @@ def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
         assert bits(z) == bits(want_z)
 
 
+def test_canonical_copy_writes_every_nan_as_the_quiet_nan_and_the_rest_as_is() -> None:
+    rng = np.random.default_rng(11)
+    flat = rng.standard_normal(7 * 5 * 9)
+    # NaNs of both signs and other payloads, and the values a canonicalisation might touch
+    patterns = [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF]
+    flat[::3] = np.array(patterns * len(flat), dtype=np.uint64)[: len(flat[::3])].view(np.float64)
+    flat[1:40:3] = [
+        -0.0,
+        0.0,
+        math.inf,
+        -math.inf,
+        5e-324,
+        -5e-324,
+        1e308,
+        -1e308,
+        1.0,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+    ]
+    values = flat.reshape(7, 5, 9)
+    # into a field at an unaligned offset, as in the digest's packed records
+    record = np.dtype([("ts", "<i8"), ("pad", "u1", (3,)), ("values", "<f8", (5, 9))])
+    out = np.zeros(7, record)
+    kn.canonical_copy(values, out["values"])
+    assert bits(out["values"]) == bits(np.where(np.isnan(values), np.nan, values))
+    assert out["ts"].tolist() == [0] * 7  # nothing written outside the field
+    assert out["pad"].tolist() == [[0, 0, 0]] * 7
+    assert not out["values"].flags.aligned
+
+
 def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
     kernels = (
+        kn.canonical_copy,
         kn.window_log_args,
         kn.window_features,
         kn.cross_section,

@@ -436,6 +436,18 @@ def cumulate(cum: I64, slots: I64, steps: I64, r2: I64, gap: Bools) -> None:
             row[bk.GAPC, s] = acc[bk.GAPC, s]
 
 
+@_compiled
+def canonical_copy(values: F64, out: F64) -> None:
+    """``out[...] = values`` (any layout, e.g. a field of the digest's packed records) with
+    every NaN written as ``np.nan``, the one bit pattern the digest defines: NaNs from
+    different operations differ in sign and payload bits. A copy, no arithmetic."""
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            for k in range(values.shape[2]):
+                x = values[i, j, k]
+                out[i, j, k] = np.nan if math.isnan(x) else x
+
+
 def warm_up() -> None:
     """Compile every kernel for the argument types the batch path passes, into numba's
     on-disk cache (about 12 s once; a process then loads them in well under a second).
@@ -496,6 +508,9 @@ def warm_up() -> None:
         np.zeros(t, dtype=np.int64),
         np.empty((t, n, feats)),
     )
+    # the digest's records: ``table.SnapshotDigest.update_batch`` copies into a field
+    record = np.dtype([("ts", "<i8"), ("rows", "<u4"), ("values", "<f8", (n, feats))])
+    canonical_copy(out, np.empty(t, record)["values"])
 
 
 if __name__ == "__main__":

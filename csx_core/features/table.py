@@ -203,8 +203,9 @@ class SnapshotDigest:
         out = np.empty(ticks, record)
         out["ts"], out["rows"], out["symbols"] = batch.ts, rows, text
         out["warm"], out["gap"] = batch.warm, batch.gap
-        v = batch.values
-        out["values"] = np.where(np.isnan(v), np.nan, v)
+        from csx_core.features import kernels  # on first use: the live path never imports numba
+
+        kernels.canonical_copy(batch.values, out["values"])
         self._h.update(out.view(np.uint8).data)
         self.ticks += ticks
         self.rows += ticks * rows
