@@ -34,14 +34,7 @@ finite_or_not = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    st.integers(min_value=1, max_value=80).flatmap(  # past 32: the heap sort too
-        lambda k: st.lists(st.lists(finite_or_not, min_size=k, max_size=k), min_size=1, max_size=6)
-    )
-)
-def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
-    x = np.array(cells, dtype=np.float64)
+def _check_rank_and_z(x: np.ndarray) -> None:
     k = x.shape[1]
     scratch = np.empty(k), np.empty(k, dtype=np.int64), np.empty(k), np.empty(k, dtype=np.int64)
     for row in x:
@@ -54,27 +47,37 @@ def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
         assert bits(z) == bits(want_z)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=80).flatmap(  # past 32: insertion sort's limit
+        lambda k: st.lists(st.lists(finite_or_not, min_size=k, max_size=k), min_size=1, max_size=6)
+    )
+)
+def test_rank_and_z_equal_the_per_tick_ones(cells: list[list[float]]) -> None:
+    _check_rank_and_z(np.array(cells, dtype=np.float64))
+
+
+def test_rank_and_z_of_many_values_equal_the_per_tick_ones() -> None:
+    """Past ``_COUNT_RANKS_UPTO`` values the ranks come from the heap sort: ties, signed
+    zeros and values that are not finite among them."""
+    rng = np.random.default_rng(3)
+    for k in (kn._COUNT_RANKS_UPTO, kn._COUNT_RANKS_UPTO + 1, 700):
+        x = rng.integers(-20, 20, (4, k)).astype(np.float64)  # many ties
+        x[0] = rng.standard_normal(k)
+        x.reshape(-1)[::17] = np.nan
+        x.reshape(-1)[5::23] = -np.inf
+        x.reshape(-1)[7::29] = -0.0
+        _check_rank_and_z(x)
+
+
 def test_canonical_copy_writes_every_nan_as_the_quiet_nan_and_the_rest_as_is() -> None:
     rng = np.random.default_rng(11)
     flat = rng.standard_normal(7 * 5 * 9)
     # NaNs of both signs and other payloads, and the values a canonicalisation might touch
     patterns = [0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF]
     flat[::3] = np.array(patterns * len(flat), dtype=np.uint64)[: len(flat[::3])].view(np.float64)
-    flat[1:40:3] = [
-        -0.0,
-        0.0,
-        math.inf,
-        -math.inf,
-        5e-324,
-        -5e-324,
-        1e308,
-        -1e308,
-        1.0,
-        2.0,
-        3.0,
-        4.0,
-        5.0,
-    ]
+    special = [-0.0, 0.0, math.inf, -math.inf, 5e-324, -5e-324, 1e308, -1e308]
+    flat[1 : 3 * len(special) : 3] = special
     values = flat.reshape(7, 5, 9)
     # into a field at an unaligned offset, as in the digest's packed records
     record = np.dtype([("ts", "<i8"), ("pad", "u1", (3,)), ("values", "<f8", (5, 9))])

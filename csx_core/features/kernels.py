@@ -305,6 +305,13 @@ def _sort_order(vals: F64, m: int, order: I64) -> None:
         _sift_down(vals, order, 0, end)
 
 
+# Up to this many values, ranks come from counting, for each value, the values below it
+# and those not above it: m * m comparisons without a branch, which the compiler
+# vectorises. Past it, from a sort (m log m). Counting measured faster up to ~400 values
+# (20: 0.25 us vs 0.45 us a tick; 256: 10.8 vs 19.0 us; 384: 26 vs 32 us).
+_COUNT_RANKS_UPTO = 384
+
+
 @_compiled
 def _rank_z(x: F64, rank_out: F64, z_out: F64, vals: F64, where: I64, dev: F64, order: I64) -> None:
     """``tick._pct_rank_z`` of one tick's ``x`` (``vals``/``where``/``dev``/``order``:
@@ -320,16 +327,24 @@ def _rank_z(x: F64, rank_out: F64, z_out: F64, vals: F64, where: I64, dev: F64, 
             m += 1
     if m < 2:
         return
-    _sort_order(vals, m, order)
-    lo = 0
-    while lo < m:
-        hi = lo + 1
-        while hi < m and vals[order[hi]] == vals[order[lo]]:
-            hi += 1
-        rank = (lo + hi - 1) / 2.0 / (m - 1)
-        for p in range(lo, hi):
-            rank_out[where[order[p]]] = rank
-        lo = hi
+    if m <= _COUNT_RANKS_UPTO:  # every pair compared: no branches, vectorised
+        for j in range(m):
+            v, below, not_above = vals[j], 0, 0
+            for p in range(m):
+                below += vals[p] < v
+                not_above += vals[p] <= v
+            rank_out[where[j]] = (below + not_above - 1) / 2.0 / (m - 1)
+    else:
+        _sort_order(vals, m, order)
+        lo = 0
+        while lo < m:
+            hi = lo + 1
+            while hi < m and vals[order[hi]] == vals[order[lo]]:
+                hi += 1
+            rank = (lo + hi - 1) / 2.0 / (m - 1)
+            for p in range(lo, hi):
+                rank_out[where[order[p]]] = rank
+            lo = hi
     mean = _pairwise_sum(vals, 0, m) / m
     for j in range(m):
         dev[j] = vals[j] - mean
