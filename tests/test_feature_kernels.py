@@ -92,6 +92,7 @@ def test_canonical_copy_writes_every_nan_as_the_quiet_nan_and_the_rest_as_is() -
 def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
     kernels = (
         kn.canonical_copy,
+        kn.window_maxima,
         kn.window_log_args,
         kn.window_features,
         kn.cross_section,

@@ -6,8 +6,8 @@ same expressions run once per run of ticks (up to ``MAX_AHEAD_S`` of them), on a
 a leading tick axis:
 
 * every operand is the one the per-tick path would use (``RolledSpan`` holds the state at
-  each tick; window sums are exact integer differences; maxima are order-free, so a
-  sparse table of per-second maxima gives the same max as the ring slices);
+  each tick; window sums are exact integer differences; maxima are order-free, so
+  growing a max second by second gives the ring slices' max);
 * every float result comes from the same element-wise operation on those operands, in
   numpy or in the compiled loops of ``kernels`` (exactly rounded operations only; the
   logarithms stay numpy's);
@@ -76,49 +76,6 @@ class TickBatch:
             )
             for i, ts in enumerate(self.ts.tolist())
         ]
-
-
-class _SparseMax:
-    """Max over any run of seconds from a linear (time-major) copy of the maxima ring:
-    level ``k`` holds maxima of ``2**k`` consecutive seconds; two overlapping blocks cover
-    any run (max is idempotent and order-free, so the result is the ring slice's)."""
-
-    def __init__(self, b: Buckets, lo: int, hi: int) -> None:
-        self.lo = lo
-        self.levels = [b.fmax[np.arange(lo, hi) % bk.R1, :, : b.n]]
-
-    def _level(self, k: int) -> F64:
-        while len(self.levels) <= k:
-            prev, h = self.levels[-1], 1 << (len(self.levels) - 1)
-            self.levels.append(np.maximum(prev[:-h], prev[h:]))
-        return self.levels[k]
-
-    def query(self, a: I64, b: I64) -> F64:
-        """Max over seconds ``[a, b)`` per entry (``b > a``): (len(a), NX, n)."""
-        k = np.floor(np.log2(b - a)).astype(np.int64)
-        out = np.empty((len(a), *self.levels[0].shape[1:]))
-        for kk in np.unique(k).tolist():
-            sel = k == kk
-            lev = self._level(kk)
-            out[sel] = np.maximum(lev[a[sel] - self.lo], lev[b[sel] - (1 << kk) - self.lo])
-        return out
-
-
-def _maxima(b: Buckets, t: I64, m_cur: I64, span_max: _SparseMax) -> F64:
-    """Per tick and window, the maxima ``_windows`` builds: (ticks, windows, NX, n)."""
-    mx = np.empty((len(t), len(WINDOWS_S), bk.NX, b.n))
-    k = 0
-    for w in tk._SHORT_W.tolist():
-        mx[:, k] = span_max.query(t - w, t)
-        k += 1
-    minutes, at = np.unique(m_cur, return_inverse=True)
-    for w in tk._LONG_M.tolist():
-        piece = np.stack(
-            [b.mfmax[np.arange(m - w, m) % bk.RM, :, : b.n].max(axis=0) for m in minutes.tolist()]
-        )
-        np.maximum(mx[:, k - 1], piece[at], out=mx[:, k])
-        k += 1
-    return mx
 
 
 @dataclass
@@ -210,13 +167,12 @@ def _tick_block(
     liq_seen: Bools,
     terms: list[_KeyTerms],
     at: I64,
-    span_max: _SparseMax,
+    mx: F64,
 ) -> tuple[F64, Bools]:
-    """``_windows`` + ``_window_features`` and the instant features of every tick, laid
-    out (ticks, symbols, features) with the cross-sectional columns NaN; and the per-tick
-    "some window overlaps a gap" mask (ticks, symbols)."""
+    """``_windows`` + ``_window_features`` and the instant features of every tick (``mx``:
+    the windows' maxima), laid out (ticks, symbols, features) with the cross-sectional
+    columns NaN; and the per-tick "some window overlaps a gap" mask (ticks, symbols)."""
     n, kn = b.n, _kernels()
-    mx = _maxima(b, t, t // 60, span_max)
     logs = np.empty((kn.NLOG, len(t), len(WINDOWS_S), n))
     kn.window_log_args(t, b.cum, b.mcum, b.dsec, b.mdsec, tk._SHORT_W, tk._LONG_M, ff, mx, logs)
     np.log(logs, out=logs)  # numpy's log, as in the per-tick path (see ``kernels``)
@@ -324,22 +280,21 @@ def _compute_ticks(
     change = np.flatnonzero(np.r_[True, (version[1:] != version[:-1]) | (m_cur[1:] != m_cur[:-1])])
     terms = [_key_terms(b, cfg, int(t[k]), int(version[k]), cache) for k in change.tolist()]
     at = np.cumsum(np.isin(np.arange(len(t)), change)) - 1
-    lo = int(t[0]) - int(tk._SHORT_W.max())
-    if not cfg.bar_cadence:  # the tick interval's maxima come from the second ring too
+    a = np.empty(0, dtype=np.int64)  # the tick intervals' starts, for the second ring's maxima
+    if not cfg.bar_cadence:
         a0 = (
             int(t[0]) - cfg.cadence_s if prev_t is None else max(prev_t, int(t[0]) - bk.MAX_AHEAD_S)
         )
         a = np.r_[a0, np.maximum(t[:-1], t[1:] - bk.MAX_AHEAD_S)]
-        lo = min(a0, lo)
-    span_max = _SparseMax(b, lo, int(t[-1]))
-    by_symbol, any_gap = _tick_block(b, cfg, t, ff, last, span.liq_seen[i], terms, at, span_max)
+    mx = np.empty((len(t), len(WINDOWS_S), bk.NX, n))
+    tick_mx = np.empty((len(a), bk.NX, n))
+    _kernels().window_maxima(t, b.fmax, b.mfmax, n, tk._SHORT_W, tk._LONG_M, a, mx, tick_mx)
+    by_symbol, any_gap = _tick_block(b, cfg, t, ff, last, span.liq_seen[i], terms, at, mx)
     if cfg.bar_cadence:  # whole minutes: the minute ring, one tick at a time
         prevs = [prev_t, *t[:-1].tolist()]
         tick_mx = np.stack(
             [tk.interval_max(b, cfg, x, p) for x, p in zip(t.tolist(), prevs, strict=True)]
         )
-    else:
-        tick_mx = span_max.query(a, t)
     px = np.empty((len(t), len(PRICE_COLUMNS), n))
     px[:, 0], px[:, 1], px[:, 3] = ff[:, bk.BID], ff[:, bk.ASK], ff[:, bk.LASTPX]
     px[:, 2] = 0.5 * (ff[:, bk.BID] + ff[:, bk.ASK])

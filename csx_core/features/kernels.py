@@ -114,6 +114,63 @@ def _nan_or_div(x: float, y: float) -> float:
 
 
 @_compiled
+def _max(a: float, b: float) -> float:
+    """``np.maximum(a, b)``: NaN if either is, else the larger."""
+    return a if (a >= b or math.isnan(a)) else b
+
+
+@_compiled
+def _fold_max(acc: F64, slot: F64, n: int) -> None:
+    """``acc`` (fields x symbols) becomes its max with ``slot[:, :n]`` (a ring's slot)."""
+    for f in range(acc.shape[0]):
+        for s in range(n):
+            acc[f, s] = _max(acc[f, s], slot[f, s])
+
+
+@_compiled
+def window_maxima(
+    t: I64, fmax: F64, mfmax: F64, n: int, short_w: I64, long_m: I64, a: I64, mx: F64, tick_mx: F64
+) -> None:
+    """``tick._windows``' maxima of every tick second ``t[i]`` into ``mx`` (ticks, windows,
+    ``NX``, n): a short window ``w`` over the seconds ``[t - w, t)`` of the second ring
+    ``fmax``; a long one (``w`` minutes) over the previous window's and the minutes
+    ``[m - w, m)`` of the minute ring ``mfmax``. Then, if ``a`` has an entry per tick,
+    the tick interval's maxima, over seconds ``[a[i], t[i])``, into ``tick_mx`` (ticks,
+    ``NX``, n). Max is order-free, so growing each max second by second gives the ring
+    slices' max."""
+    acc = np.empty((bk.NX, n))
+    minutes = np.empty((len(long_m), bk.NX, n))
+    ns, m_done = len(short_w), -1
+    for i in range(len(t)):
+        acc[:] = -np.inf
+        back = 0
+        for k in range(ns):
+            while back < short_w[k]:
+                back += 1
+                _fold_max(acc, fmax[(t[i] - back) % bk.R1], n)
+            mx[i, k] = acc
+        m = t[i] // 60
+        if m != m_done:  # the minutes' maxima, once per minute
+            acc[:] = -np.inf
+            back = 0
+            for k in range(len(long_m)):
+                while back < long_m[k]:
+                    back += 1
+                    _fold_max(acc, mfmax[(m - back) % bk.RM], n)
+                minutes[k] = acc
+            m_done = m
+        for k in range(len(long_m)):
+            for f in range(bk.NX):
+                for s in range(n):
+                    mx[i, ns + k, f, s] = _max(mx[i, ns + k - 1, f, s], minutes[k, f, s])
+        if len(a):
+            acc[:] = -np.inf
+            for sec in range(a[i], t[i]):
+                _fold_max(acc, fmax[sec % bk.R1], n)
+            tick_mx[i] = acc
+
+
+@_compiled
 def window_features(
     t: I64,
     cum: I64,
@@ -477,6 +534,9 @@ def warm_up() -> None:
     mcum = np.zeros((bk.RM, bk.NC, n), dtype=np.int64)
     dsec, mdsec = np.ones((bk.R1, bk.ND, n)), np.ones((bk.RM, bk.ND, n))
     ff, mx = np.ones((t, bk.NL, n)), np.ones((t, windows, bk.NX, n))
+    fmax, mfmax = np.ones((bk.R1, bk.NX, n)), np.ones((bk.RM, bk.NX, n))
+    tick_mx = np.empty((t, bk.NX, n))
+    window_maxima(ticks, fmax, mfmax, n, short_w, long_m, ticks - 1, mx, tick_mx)
     logs = np.empty((NLOG, t, windows, n))
     window_log_args(ticks, cum, mcum, dsec, mdsec, short_w, long_m, ff, mx, logs)
     out = np.empty((t, n, feats))
