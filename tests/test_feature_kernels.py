@@ -93,6 +93,9 @@ def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
     kernels = (
         kn.canonical_copy,
         kn.window_maxima,
+        kn.add_at,
+        kn.max_at,
+        kn.last_at,
         kn.window_log_args,
         kn.window_features,
         kn.cross_section,

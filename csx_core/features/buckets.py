@@ -131,10 +131,6 @@ class Buckets:
         for name, new in arrays.items():
             setattr(self, name, new)
         self.cap = cap
-        self.isum_flat: I64 = self.isum.reshape(-1)
-        self.fmax_flat: F64 = self.fmax.reshape(-1)
-        self.flast_flat: F64 = self.flast.reshape(-1)
-        self.lastpos: I64 = np.full(R1 * cap, -1, dtype=np.int64)
 
     # declared for the type checker; bound in _allocate
     isum: I64

@@ -2,7 +2,7 @@
 
 Both paths perform the same per-event arithmetic (``price * qty``, fixed-point rounding) and
 the same bucket updates (integer adds, max, last-in-order), so the buckets end up
-bit-identical. The batch path uses ``ufunc.at``, which applies repeated indices in order.
+bit-identical. The batch path applies them row by row in stream order, in compiled loops.
 
 Each fill is a pair (one event, a table) in ``FILLS``, named by the event descriptors'
 ``fill``: both paths dispatch through the descriptors, skip a kind whose descriptor declares
@@ -45,12 +45,9 @@ from csx_core.features.buckets import (
     MAXQ,
     NBOOK,
     NEGLO,
-    NI,
     NK,
-    NL,
     NLIQ,
     NMARK,
-    NX,
     QTY,
     QTY_SCALE,
     QUOTE,
@@ -133,28 +130,24 @@ def fill_event(b: Buckets, event: MarketEvent) -> None:
 
 # -- offline: a columnar batch --------------------------------------------------------------
 class _Batch:
-    """Flat indices of one kind's rows into the rings."""
+    """One kind's rows, by ring slot and symbol index. The updates are the compiled loops of
+    ``kernels``, row after row in stream order, as the per-event fills apply them."""
 
     def __init__(self, b: Buckets, slot: I64, sym: I64) -> None:
-        self.b, self.slot, self.sym = b, slot, sym
+        from csx_core.features import kernels  # on first use: the live path never imports numba
+
+        self.b, self.slot, self.sym, self.kernels = b, slot, sym, kernels
 
     def add(self, field: int, values: I64 | int) -> None:
-        idx = (self.slot * NI + field) * self.b.cap + self.sym
-        np.add.at(self.b.isum_flat, idx, values)
+        counts = np.atleast_1d(np.asarray(values, dtype=np.int64))
+        self.kernels.add_at(self.b.isum, self.slot, field, self.sym, counts)
 
     def maximum(self, field: int, values: F64) -> None:
-        idx = (self.slot * NX + field) * self.b.cap + self.sym
-        np.maximum.at(self.b.fmax_flat, idx, values)
+        self.kernels.max_at(self.b.fmax, self.slot, field, self.sym, values)
 
     def last(self, fields: Mapping[int, F64]) -> None:
-        key = self.slot * self.b.cap + self.sym
-        pos = np.arange(len(key), dtype=np.int64)
-        np.maximum.at(self.b.lastpos, key, pos)
-        final = self.b.lastpos[key] == pos
-        self.b.lastpos[key] = -1
-        slot, sym = self.slot[final], self.sym[final]
         for field, values in fields.items():
-            self.b.flast_flat[(slot * NL + field) * self.b.cap + sym] = values[final]
+            self.kernels.last_at(self.b.flast, self.slot, field, self.sym, values)
 
 
 def _col(table: pa.Table, name: str) -> F64:

@@ -171,6 +171,31 @@ def window_maxima(
 
 
 @_compiled
+def add_at(ring: I64, slot: I64, field: int, sym: I64, values: I64) -> None:
+    """``ring[slot[i], field, sym[i]] += values[i]`` for each row ``i`` (``values`` of one
+    entry: the same for every row), as ``np.add.at`` on the ring."""
+    for i in range(len(slot)):
+        ring[slot[i], field, sym[i]] += values[i if len(values) > 1 else 0]
+
+
+@_compiled
+def max_at(ring: F64, slot: I64, field: int, sym: I64, values: F64) -> None:
+    """``np.maximum.at`` on the ring: ``ring[slot[i], field, sym[i]]`` becomes its max
+    with ``values[i]``, row after row."""
+    for i in range(len(slot)):
+        cell = ring[slot[i], field]
+        cell[sym[i]] = _max(cell[sym[i]], values[i])
+
+
+@_compiled
+def last_at(ring: F64, slot: I64, field: int, sym: I64, values: F64) -> None:
+    """``ring[slot[i], field, sym[i]] = values[i]`` row after row: each cell keeps the value
+    of its last row in order."""
+    for i in range(len(slot)):
+        ring[slot[i], field, sym[i]] = values[i]
+
+
+@_compiled
 def window_features(
     t: I64,
     cum: I64,
@@ -583,6 +608,15 @@ def warm_up() -> None:
         np.zeros(t, dtype=np.int64),
         np.empty((t, n, feats)),
     )
+    # the fills: values straight from Arrow are read-only, computed ones are not
+    slots, syms = np.arange(t, dtype=np.int64), np.arange(t, dtype=np.int64) % n
+    for writable in (True, False):
+        counts, prices = np.ones(t, dtype=np.int64), np.ones(t)
+        counts.setflags(write=writable)
+        prices.setflags(write=writable)
+        add_at(cum, slots, 0, syms, counts)
+        max_at(fmax, slots, 0, syms, prices)
+        last_at(fmax, slots, 0, syms, prices)
     # the digest's records: ``table.SnapshotDigest.update_batch`` copies into a field
     record = np.dtype([("ts", "<i8"), ("rows", "<u4"), ("values", "<f8", (n, feats))])
     canonical_copy(out, np.empty(t, record)["values"])
