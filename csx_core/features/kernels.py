@@ -136,15 +136,26 @@ def window_maxima(
     ``fmax``; a long one (``w`` minutes) over the previous window's and the minutes
     ``[m - w, m)`` of the minute ring ``mfmax``. Then, if ``a`` has an entry per tick,
     the tick interval's maxima, over seconds ``[a[i], t[i])``, into ``tick_mx`` (ticks,
-    ``NX``, n). Max is order-free, so growing each max second by second gives the ring
-    slices' max."""
+    ``NX``, n). Max is order-free, so a max grown block by block, second by second, is
+    the ring slices' max. The short windows read blocks of ``short_w[0]`` seconds, each
+    block's max taken once per run (a 60-second window: six reads, not sixty)."""
     acc = np.empty((bk.NX, n))
     minutes = np.empty((len(long_m), bk.NX, n))
-    ns, m_done = len(short_w), -1
+    ns, m_done, size = len(short_w), -1, short_w[0]
+    first = t[0] - short_w[ns - 1]  # the earliest second a short window reads
+    blocks = np.empty((t[-1] - size + 1 - first, bk.NX, n))  # max of [s, s + size), by s
+    for s in range(first, t[-1] - size + 1):
+        acc[:] = -np.inf
+        for sec in range(s, s + size):
+            _fold_max(acc, fmax[sec % bk.R1], n)
+        blocks[s - first] = acc
     for i in range(len(t)):
         acc[:] = -np.inf
         back = 0
         for k in range(ns):
+            while back + size <= short_w[k]:
+                back += size
+                _fold_max(acc, blocks[t[i] - back - first], n)
             while back < short_w[k]:
                 back += 1
                 _fold_max(acc, fmax[(t[i] - back) % bk.R1], n)
