@@ -168,10 +168,12 @@ def _tick_block(
     terms: list[_KeyTerms],
     at: I64,
     mx: F64,
+    dest: I64,
 ) -> tuple[F64, Bools]:
     """``_windows`` + ``_window_features`` and the instant features of every tick (``mx``:
     the windows' maxima), laid out (ticks, symbols, features) with the cross-sectional
-    columns NaN; and the per-tick "some window overlaps a gap" mask (ticks, symbols)."""
+    columns NaN; and the per-tick "some window overlaps a gap" mask (ticks, symbols). Symbol
+    ``s`` goes to position ``dest[s]`` of the symbol axis."""
     n, kn = b.n, _kernels()
     logs = np.empty((kn.NLOG, len(t), len(WINDOWS_S), n))
     kn.window_log_args(t, b.cum, b.mcum, b.dsec, b.mdsec, tk._SHORT_W, tk._LONG_M, ff, mx, logs)
@@ -197,6 +199,7 @@ def _tick_block(
         _WINDOW_INDEX,
         _INSTANT_INDEX,
         _OTHER_INDEX,
+        dest,
         out,
         any_gap,
     )
@@ -212,34 +215,40 @@ def _cross_section(
     terms: list[_KeyTerms],
     at: I64,
     by_symbol: F64,
+    dest: I64,
 ) -> tuple[F64, Bools]:
-    """Rows ``rows`` of ``by_symbol`` (ticks, symbols, features) with the cross-sectional
-    features, beta and relative returns filled in, laid out as the batch's values:
-    (ticks, rows, features); and the warm flags (ticks, rows). The volume surges'
+    """Symbols ``rows`` of ``by_symbol`` (ticks, symbols at their ``dest`` positions,
+    features) with the cross-sectional features, beta and relative returns filled in,
+    laid out as the batch's values: (ticks, rows, features), in place when ``rows`` are
+    every symbol; and the warm flags (ticks, rows). The volume surges'
     ``log1p`` is numpy's, on a contiguous block as in the per-tick path; the rest is
     ``kernels.cross_section``."""
+    pos = dest[rows]  # increasing: ``rows`` and ``dest`` are both in symbol-name order
     surge = np.empty((len(at), len(XS_WINDOWS_S), len(rows)))
     for k, w in enumerate(XS_WINDOWS_S):
         base = np.stack([np.log1p((w / 60.0) * x.base_mu[1][rows]) for x in terms])
-        qvol = np.ascontiguousarray(by_symbol[:, rows, FEATURE_INDEX[f"qvol_{WINDOW_LABELS[w]}"]])
+        qvol = np.ascontiguousarray(by_symbol[:, pos, FEATURE_INDEX[f"qvol_{WINDOW_LABELS[w]}"]])
         surge[:, k] = np.log1p(qvol) - base[at]  # numpy's log1p, as in the per-tick path
     beta = (
         np.empty((len(terms), 0))
         if terms[0].beta is None
         else np.stack([x.beta[rows] for x in terms])  # type: ignore[index]
     )
-    v = np.empty((len(at), len(rows), len(FEATURE_NAMES)))
+    every = len(rows) == by_symbol.shape[1]
+    v = by_symbol if every else np.empty((len(at), len(rows), len(FEATURE_NAMES)))
+    bench = b.index.get(cfg.benchmark_symbol, -1)
     _kernels().cross_section(
         by_symbol,
-        rows,
+        pos,
         surge,
         _XS_RET_INDEX,
         _XS_INDEX,
         beta,
         FEATURE_INDEX["beta_btc"],
-        b.index.get(cfg.benchmark_symbol, -1),
+        int(dest[bench]) if bench >= 0 else -1,
         _RELRET_INDEX,
         at,
+        not every,
         v,
     )
     warm_from = 60 * (m_cur - cfg.warm_minutes - 1)
@@ -289,7 +298,9 @@ def _compute_ticks(
     mx = np.empty((len(t), len(WINDOWS_S), bk.NX, n))
     tick_mx = np.empty((len(a), bk.NX, n))
     _kernels().window_maxima(t, b.fmax, b.mfmax, n, tk._SHORT_W, tk._LONG_M, a, mx, tick_mx)
-    by_symbol, any_gap = _tick_block(b, cfg, t, ff, last, span.liq_seen[i], terms, at, mx)
+    dest = np.empty(n, dtype=np.int64)  # each symbol's position in name order
+    dest[order] = np.arange(n)
+    by_symbol, any_gap = _tick_block(b, cfg, t, ff, last, span.liq_seen[i], terms, at, mx, dest)
     if cfg.bar_cadence:  # whole minutes: the minute ring, one tick at a time
         prevs = [prev_t, *t[:-1].tolist()]
         tick_mx = np.stack(
@@ -307,13 +318,15 @@ def _compute_ticks(
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         rows = order[first[lo, order] >= 0]
         g = slice(lo, hi)
-        values, warm = _cross_section(b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g])
+        values, warm = _cross_section(
+            b, cfg, m_cur[g], rows, first[g], terms, at[g], by_symbol[g], dest
+        )
         batches.append(
             TickBatch(
                 ts=ts[g],
                 symbols=[b.names[r] for r in rows.tolist()],
                 warm=warm,
-                gap=any_gap[g][:, rows],
+                gap=any_gap[g][:, dest[rows]],
                 prices=np.ascontiguousarray(px[g].transpose(0, 2, 1)[:, rows]),
                 values=values,
             )

@@ -226,12 +226,14 @@ def window_features(
     window_index: I64,
     instant_index: I64,
     other_index: I64,
+    dest: I64,
     out: F64,
     any_gap: Bools,
 ) -> None:
     """``tick._window_features`` and the instant features of every tick into ``out``
     (ticks, symbols, features; ``other_index`` columns set to NaN for the cross-section),
-    and the per-tick "some window overlaps a gap" mask into ``any_gap`` (ticks, symbols).
+    and the per-tick "some window overlaps a gap" mask into ``any_gap`` (ticks, symbols);
+    symbol ``s`` at position ``dest[s]`` of their symbol axis.
 
     ``logs``: ``window_log_args`` after ``np.log``; ``k_mu``/``scale``/``base_gap``: the
     cache terms stacked per key, ``at`` the key of each tick; ``window_index[f, k]``: the
@@ -243,15 +245,15 @@ def window_features(
         end = (tt - 1) % bk.R1
         a = at[i]
         for s in range(n):
-            any_gap[i, s] = base_gap[a, s]
+            any_gap[i, dest[s]] = base_gap[a, s]
         for k in range(window_index.shape[1]):
             before, in_minutes = _window_start(tt, k, short_w, long_m)
             ring = mcum if in_minutes else cum
             idx = window_index[:, k]
             for s in range(n):
-                row = out[i, s]
+                row = out[i, dest[s]]
                 if cum[end, bk.GAPC, s] - ring[before, bk.GAPC, s] > 0:
-                    any_gap[i, s] = True
+                    any_gap[i, dest[s]] = True
                     for f in range(len(idx)):
                         if idx[f] >= 0:
                             row[idx[f]] = nan
@@ -282,7 +284,7 @@ def window_features(
                 row[idx[MIDCHG]] = logs[LOG_MID, i, k, s]
                 row[idx[LIQ]] = liq if liq_seen[i] else nan
         for s in range(n):
-            row = out[i, s]
+            row = out[i, dest[s]]
             bid, ask = ff[i, bk.BID, s], ff[i, bk.ASK, s]
             mid = 0.5 * (bid + ask)
             for j, column in enumerate((SINCE_EVENT, SINCE_TRADE, SINCE_BOOK)):
@@ -461,12 +463,14 @@ def cross_section(
     bench: int,
     relret_index: I64,
     at: I64,
+    copy_rows: bool,
     out: F64,
 ) -> None:
     """``batch._cross_section``'s features: ``out`` (ticks, rows, features) gets the
     feature vectors of ``rows`` from ``by_symbol`` (ticks, symbols, features) with the
     cross-sectional ranks and z-scores, beta and relative returns filled in, then every
-    infinity made NaN.
+    infinity made NaN. ``copy_rows`` false: ``out`` is ``by_symbol`` itself, every row
+    (``rows`` is ``0..n-1``), filled in place; every value read is one no write changes.
 
     ``surge``: (ticks, XS windows, rows) volume surges; ``ret_index``: each XS window's
     return column; ``xs_index[w]``: its surge rank, surge z, return rank, return z
@@ -482,8 +486,9 @@ def cross_section(
     dev = np.empty(nr)
     order = np.empty(nr, dtype=np.int64)
     for i in range(out.shape[0]):
-        for r in range(nr):
-            out[i, r] = by_symbol[i, rows[r]]
+        if copy_rows:
+            for r in range(nr):
+                out[i, r] = by_symbol[i, rows[r]]
         for w in range(len(ret_index)):
             for kind in range(2):  # the surge, then the return
                 for r in range(nr):
@@ -595,6 +600,7 @@ def warm_up() -> None:
         np.zeros((12, windows), dtype=np.int64),
         np.zeros(8, dtype=np.int64),
         np.zeros(1, dtype=np.int64),
+        np.arange(n, dtype=np.int64),
         out,
         np.empty((t, n), dtype=bool),
     )
@@ -617,6 +623,7 @@ def warm_up() -> None:
         0,
         np.zeros((3, 2), dtype=np.int64),
         np.zeros(t, dtype=np.int64),
+        True,
         np.empty((t, n, feats)),
     )
     # the fills: values straight from Arrow are read-only, computed ones are not
