@@ -86,13 +86,13 @@ class _Background:
 class _DayWriter:
     """Wide rows into one Parquet file per UTC day of tick time, each written atomically.
 
-    Each flushed table is digested, stacked and encoded in a thread of its own while the
-    engine computes the next ticks (all three release the GIL: encoding alone was a quarter
-    of a day's replay on one core, hashing the rows ~4 s of a 3-day replay of 20 symbols).
-    One table at a time, in order: the files and the digest are byte for byte the same."""
+    Each flushed table is stacked and encoded in a thread of its own while the engine
+    computes the next ticks (both release the GIL: encoding alone was a quarter of a day's
+    replay on one core). One table at a time, in order: the files are byte for byte the
+    same."""
 
-    def __init__(self, out: Path, flush_rows: int, digest: SnapshotDigest) -> None:
-        self.out, self.flush_rows, self.digest = out, flush_rows, digest
+    def __init__(self, out: Path, flush_rows: int) -> None:
+        self.out, self.flush_rows = out, flush_rows
         self.day: date | None = None
         self.batches: list[TickBatch] = []
         self.rows = 0
@@ -126,7 +126,7 @@ class _DayWriter:
                 self.tmp, WIDE_SCHEMA, use_dictionary=WIDE_DICTIONARY_COLUMNS
             )
         batches, self.batches, self.rows = self.batches, [], 0
-        self._encoder.submit(_write_batches, self.writer, batches, self.digest)
+        self._encoder.submit(_write_batches, self.writer, batches)
 
     def shutdown(self) -> None:
         """Stop the encoder thread (after its table, if one is being written)."""
@@ -143,14 +143,10 @@ class _DayWriter:
         self.writer, self.tmp, self.batches, self.rows = None, None, [], 0
 
 
-def _write_batches(
-    writer: pq.ParquetWriter, batches: list[TickBatch], digest: SnapshotDigest
-) -> None:
-    """Digest the batches, stack them into the wide table and encode it (in the encoder
-    thread: the column transposes release the GIL too, and took 5.8 s of a 3-day replay's
-    main thread)."""
-    for batch in batches:
-        digest.update_batch(batch)
+def _write_batches(writer: pq.ParquetWriter, batches: list[TickBatch]) -> None:
+    """Stack the batches into the wide table and encode it (in the encoder thread: the
+    column transposes release the GIL too, and took 5.8 s of a 3-day replay's main
+    thread)."""
     writer.write_table(batches_to_table(batches))
 
 
@@ -196,7 +192,7 @@ def replay_batches(
     for symbol, start, end in gaps:
         engine.mark_gap(symbol, start, end)
     digest = SnapshotDigest()
-    writer = _DayWriter(out, flush_rows, digest) if out is not None else None
+    writer = _DayWriter(out, flush_rows) if out is not None else None
     counted = _Counted(batches)
     runs = (
         (_single(f) for f in drive_tables(engine, counted))
@@ -209,7 +205,11 @@ def replay_batches(
     try:
         for run in runs:
             if writer is not None:
-                writer.add(run)  # the writer's thread digests it
+                # Hashed here, not by the encoder: the encoder bounds a replay that writes
+                # (Parquet, then the digest, were ~3/4 of its time) while this thread
+                # waited on it a third of the time; a demo-lake replay took ~5% less.
+                writer.add(run)
+                digest.update_batch(run)
             elif hasher is not None:  # one run hashed while the next is computed
                 hasher.submit(digest.update_batch, run)
             else:
