@@ -49,7 +49,7 @@ def _check_rank_and_z(x: np.ndarray) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.integers(min_value=1, max_value=80).flatmap(  # past 32: insertion sort's limit
+    st.integers(min_value=1, max_value=80).flatmap(  # the counting path, odd values
         lambda k: st.lists(st.lists(finite_or_not, min_size=k, max_size=k), min_size=1, max_size=6)
     )
 )

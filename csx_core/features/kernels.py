@@ -381,18 +381,10 @@ def _sift_down(vals: F64, order: I64, root: int, size: int) -> None:
 @_compiled
 def _sort_order(vals: F64, m: int, order: I64) -> None:
     """Positions of ``vals[:m]`` in ascending order into ``order[:m]`` (ties in any order:
-    only the tie groups matter): insertion sort for a tick of a few dozen symbols, heap
-    sort beyond (numba's own sort costs seconds of compilation)."""
+    only the tie groups matter), by heap sort: it serves only past ``_COUNT_RANKS_UPTO``
+    values (numba's own sort costs seconds of compilation)."""
     for j in range(m):
         order[j] = j
-    if m <= 32:
-        for j in range(1, m):
-            x, p = order[j], j
-            while p > 0 and vals[order[p - 1]] > vals[x]:
-                order[p] = order[p - 1]
-                p -= 1
-            order[p] = x
-        return
     for root in range(m // 2 - 1, -1, -1):
         _sift_down(vals, order, root, m)
     for end in range(m - 1, 0, -1):
