@@ -139,7 +139,11 @@ class _Batch:
         self.b, self.slot, self.sym, self.kernels = b, slot, sym, kernels
 
     def add(self, field: int, values: I64 | int) -> None:
-        counts = np.atleast_1d(np.asarray(values, dtype=np.int64))
+        counts = (
+            np.full(len(self.slot), values, dtype=np.int64)
+            if isinstance(values, int)
+            else np.asarray(values, dtype=np.int64)
+        )
         self.kernels.add_at(self.b.isum, self.slot, field, self.sym, counts)
 
     def maximum(self, field: int, values: F64) -> None:

@@ -183,10 +183,10 @@ def window_maxima(
 
 @_compiled
 def add_at(ring: I64, slot: I64, field: int, sym: I64, values: I64) -> None:
-    """``ring[slot[i], field, sym[i]] += values[i]`` for each row ``i`` (``values`` of one
-    entry: the same for every row), as ``np.add.at`` on the ring."""
+    """``ring[slot[i], field, sym[i]] += values[i]`` for each row ``i``, as ``np.add.at``
+    on the ring."""
     for i in range(len(slot)):
-        ring[slot[i], field, sym[i]] += values[i if len(values) > 1 else 0]
+        ring[slot[i], field, sym[i]] += values[i]
 
 
 @_compiled
