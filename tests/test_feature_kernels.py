@@ -4,6 +4,10 @@ and the warm-up compiles exactly what a replay calls (so no replay compiles anyt
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -111,3 +115,25 @@ def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
     )
     assert replay_batches([tables]).rows > 0
     assert [list(f.signatures) for f in kernels] == compiled
+
+
+_STALE_PROBE = """
+import sys
+import csx_core.features.buckets as bk
+bk.KEEP_S += int(sys.argv[1])  # a layout change the kernels' own file does not show
+from csx_core.features import kernels
+print(kernels._compiled_layout_key() == kernels._LAYOUT_KEY)
+"""
+
+
+def test_a_changed_bucket_constant_recompiles_the_cached_kernels(tmp_path: Path) -> None:
+    """numba freezes globals into its disk cache, keyed on ``kernels.py`` alone: a kernel
+    cached under one ``buckets`` layout must not be served under another."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def probe(shift: int) -> str:
+        argv = [sys.executable, "-c", _STALE_PROBE, str(shift)]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+
+    assert probe(0) == "True\n"  # compiles, and caches, under the current layout
+    assert probe(1) == "True\n"  # the cache holds the old layout: dropped and recompiled

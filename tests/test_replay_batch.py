@@ -79,14 +79,18 @@ def sim_tables(seed: int, n_symbols: int, minutes: int) -> dict[str, pa.Table]:
     return without_shadowed_klines(tables)
 
 
-SIM_CASES = {
-    "default": (1, EngineConfig(), ()),
+SIM_CASES = {  # seed, minutes, config, declared gaps (symbol, from, to: s after the start)
+    "default": (1, 65, EngineConfig(), ()),
     "silences-and-declared-gaps": (
         1,
+        65,
         EngineConfig(gap_after_s=30, stale_after_s=3),
         (("BTCUSDT", 1_800, 1_830), (None, 2_500, 2_503)),
     ),
-    "cadence-7": (3, EngineConfig(cadence_s=7, beta_minutes=20, min_beta_points=5), ()),
+    "cadence-7": (3, 65, EngineConfig(cadence_s=7, beta_minutes=20, min_beta_points=5), ()),
+    # the longest beta, past a full turn of the minute ring: a batch rolls 15 minutes past
+    # its first tick, whose beta still reads minutes 122 back
+    "beta-120-minutes": (2, 150, EngineConfig(beta_minutes=120, min_beta_points=5), ()),
 }
 
 
@@ -96,13 +100,14 @@ SIM_CASES = {
         "default",
         pytest.param("silences-and-declared-gaps", marks=pytest.mark.slow),
         pytest.param("cadence-7", marks=pytest.mark.slow),
+        pytest.param("beta-120-minutes", marks=pytest.mark.slow),
     ],
 )
 def test_simulated_market_replays_in_batches_to_the_per_tick_digest_and_table(
     tmp_path: Path, case: str
 ) -> None:
-    seed, config, gaps_s = SIM_CASES[case]
-    tables = sim_tables(seed, 3, 65)
+    seed, minutes, config, gaps_s = SIM_CASES[case]
+    tables = sim_tables(seed, 3, minutes)
     t0 = int(pc.min(tables["book_top"]["ts_event"]).as_py()) // S * S
     gaps = [(sym, t0 + a * S, t0 + b * S) for sym, a, b in gaps_s]
     half = t0 + 2_000 * S  # two input batches: the split must not matter either
@@ -111,7 +116,7 @@ def test_simulated_market_replays_in_batches_to_the_per_tick_digest_and_table(
         {k: t.filter(pc.greater_equal(t["ts_event"], half)) for k, t in tables.items()},
     ]
     result, table = replay_both(tmp_path, batches, config=config, gaps=gaps)
-    assert result.ticks >= 64 * 60 // config.cadence_s
+    assert result.ticks >= (minutes - 1) * 60 // config.cadence_s
     warm = table.column("warm").to_numpy(zero_copy_only=False)
     assert warm.any()  # the run reaches the warm-up horizon (baseline and beta minutes)
     assert np.isfinite(table.column("beta_btc").to_numpy()).any()

@@ -33,9 +33,14 @@ SEC = 1_000_000_000
 # offline batch computes: 888 at 1024 slots, where 256 slots (120 per batch) spent a third
 # of a day's replay on per-batch overhead. 287 KB per symbol.
 R1 = 1024
-RM = 128
 KEEP_S = 136
 MAX_AHEAD_S = R1 - KEEP_S
+# The minute ring must still hold a tick's oldest per-minute input (beta: up to 120
+# minutes, plus the two around them) after a batch rolls MAX_AHEAD_S (15 minutes) past the
+# tick: at 128 slots a 120-minute beta read minutes the batch had already overwritten.
+RM = 256
+MAX_HISTORY_MINUTES = 120
+assert RM >= MAX_HISTORY_MINUTES + 2 + -(-MAX_AHEAD_S // 60)
 
 QUOTE_SCALE = 10_000.0
 QTY_SCALE = 1_000.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from csx_core.features.buckets import MAX_HISTORY_MINUTES
 from csx_core.features.names import BASELINE_MINUTES
 
 MAX_FINE_CADENCE_S = 60
@@ -105,7 +106,9 @@ class EngineConfig:
             )
         if self.stale_after_s < 1 or self.gap_after_s < 1:
             raise ValueError("stale_after_s and gap_after_s must be >= 1 s")
-        if not 2 <= self.beta_minutes <= 120:
-            raise ValueError(f"beta_minutes must be in [2, 120], got {self.beta_minutes}")
+        if not 2 <= self.beta_minutes <= MAX_HISTORY_MINUTES:
+            raise ValueError(
+                f"beta_minutes must be in [2, {MAX_HISTORY_MINUTES}], got {self.beta_minutes}"
+            )
         if not 2 <= self.min_beta_points <= self.beta_minutes:
             raise ValueError("min_beta_points must be in [2, beta_minutes]")

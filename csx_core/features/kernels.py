@@ -19,9 +19,10 @@ equal; ``tests/test_feature_kernels.py`` holds the pieces equal on random data.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numba
 import numpy as np
@@ -34,11 +35,28 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+_DISPATCHERS: list[Any] = []
+
+
 def _compiled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """``fn`` compiled to machine code on first call (cached on disk next to this file),
     IEEE division semantics (``x / 0`` is inf or NaN, not an exception), GIL released."""
-    out: Callable[_P, _R] = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
-    return out
+    out = numba.njit(cache=True, error_model="numpy", nogil=True)(fn)
+    _DISPATCHERS.append(out)
+    return cast(Callable[_P, _R], out)
+
+
+def _layout_key() -> int:
+    """A fingerprint of the other modules' constants that the kernels compile in (ring
+    sizes, field positions, scales, feature positions)."""
+    constants = sorted(
+        (k, v) for k, v in vars(bk).items() if k.isupper() and isinstance(v, int | float)
+    )
+    text = repr((constants, PER_WINDOW, INSTANT))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "little")
+
+
+_LAYOUT_KEY = _layout_key()
 
 
 # log arguments of the window features, along axis 0 of the buffer ``window_log_args`` fills
@@ -553,6 +571,21 @@ def canonical_copy(values: F64, out: F64) -> None:
                 out[i, j, k] = np.nan if math.isnan(x) else x
 
 
+@_compiled
+def _compiled_layout_key() -> int:
+    return _LAYOUT_KEY
+
+
+def _drop_stale_cache() -> None:
+    """numba keys its disk cache on this file alone and freezes globals at compile time, so
+    a change to, say, ``buckets.RM`` would leave every cached kernel on the old value (a
+    wrong replay, silently). A kernel compiled with the fingerprint tells: if it differs
+    from the current one, every kernel's cache is dropped and compiles afresh."""
+    if _compiled_layout_key() != _LAYOUT_KEY:
+        for dispatcher in _DISPATCHERS:
+            dispatcher.recompile()
+
+
 def warm_up() -> None:
     """Compile every kernel for the argument types the batch path passes, into numba's
     on-disk cache (about 12 s once; a process then loads them in well under a second).
@@ -631,6 +664,8 @@ def warm_up() -> None:
     record = np.dtype([("ts", "<i8"), ("rows", "<u4"), ("values", "<f8", (n, feats))])
     canonical_copy(out, np.empty(t, record)["values"])
 
+
+_drop_stale_cache()
 
 if __name__ == "__main__":
     warm_up()
