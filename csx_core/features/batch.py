@@ -11,8 +11,8 @@ a leading tick axis:
 * every float result comes from the same element-wise operation on those operands, in
   numpy or in the compiled loops of ``kernels`` (exactly rounded operations only; the
   logarithms stay numpy's);
-* per-minute terms (baseline, beta) are computed by the per-tick functions themselves,
-  once per cache key, exactly as ``TickCache`` would;
+* per-minute terms (baseline, beta) come from the per-tick path's own function,
+  ``tick.minute_terms``, for every cache key of a run in one call;
 * the cross-sectional reductions sum in numpy's pairwise order (``kernels._pairwise_sum``).
 
 ``tests/test_replay_batch.py`` holds the digests and the tables equal on the simulator
@@ -43,7 +43,7 @@ from csx_core.features.names import (
     Z_FEATURES,
 )
 from csx_core.features.span import RolledSpan
-from csx_core.features.tick import TickCache, TickFrame
+from csx_core.features.tick import MinuteTerms, TickCache, TickFrame, minute_terms
 
 
 @dataclass(frozen=True)
@@ -78,32 +78,32 @@ class TickBatch:
         ]
 
 
-@dataclass
-class _KeyTerms:
-    """Per cache key (see ``TickCache``): what ``_compute`` reads from the cache."""
+def _minute_terms(
+    b: Buckets, cfg: EngineConfig, t: I64, version: I64, cache: TickCache
+) -> MinuteTerms:
+    """``cache.refresh`` at each tick second ``t`` (``version``: ``Buckets.version`` then),
+    one key each, all in one pass; a first key that is the cache's takes the cache's
+    terms. The cache ends on the last key, as after ticking them one by one."""
+    keys = [(v, b.n, x // 60) for x, v in zip(t.tolist(), version.tolist(), strict=True)]
+    cached = cache.terms if cache.key == keys[0] else None
+    fresh = t[1:] if cached is not None else t
+    terms = minute_terms(b, cfg, fresh) if len(fresh) else None
+    if cached is not None:
+        terms = cached if terms is None else _concat(cached, terms)
+    assert terms is not None
+    cache.key, cache.terms = keys[-1], terms.take(slice(len(keys) - 1, None))
+    return terms
 
-    base_mu: F64
-    base_gap: Bools
-    beta: F64 | None
-    k_mu: F64
-    scale: F64
 
-
-def _key_terms(b: Buckets, cfg: EngineConfig, t: int, version: int, cache: TickCache) -> _KeyTerms:
-    """``_compute``'s cache refresh at tick second ``t`` (``version``: ``Buckets.version``
-    then), with the same functions on the same ring state."""
-    key = (version, b.n, t // 60)
-    if cache.key != key:
-        bench = b.index.get(cfg.benchmark_symbol, -1)
-        cache.key = key
-        cache.baseline = tk._baseline(b, t)
-        cache.beta = tk._beta(b, t, bench, cfg) if bench >= 0 else None
-        mu, sd = cache.baseline[0], cache.baseline[1]
-        cache.z_terms = (
-            tk._WINDOW_K[:, :, None] * mu[None],
-            np.sqrt(tk._WINDOW_K)[:, :, None] * sd[None],
-        )
-    return _KeyTerms(cache.baseline[0], cache.baseline[2], cache.beta, *cache.z_terms)
+def _concat(a: MinuteTerms, b: MinuteTerms) -> MinuteTerms:
+    return MinuteTerms(
+        base_mu=np.concatenate([a.base_mu, b.base_mu]),
+        base_sd=np.concatenate([a.base_sd, b.base_sd]),
+        base_gap=np.concatenate([a.base_gap, b.base_gap]),
+        beta=None if a.beta is None or b.beta is None else np.concatenate([a.beta, b.beta]),
+        k_mu=np.concatenate([a.k_mu, b.k_mu]),
+        scale=np.concatenate([a.scale, b.scale]),
+    )
 
 
 def _kernels() -> ModuleType:
@@ -165,7 +165,7 @@ def _tick_block(
     ff: F64,
     last: I64,
     liq_seen: Bools,
-    terms: list[_KeyTerms],
+    terms: MinuteTerms,
     at: I64,
     mx: F64,
     dest: I64,
@@ -190,9 +190,9 @@ def _tick_block(
         last,
         mx,
         logs,
-        np.stack([x.k_mu for x in terms]),
-        np.stack([x.scale for x in terms]),
-        np.stack([x.base_gap for x in terms]),
+        terms.k_mu,
+        terms.scale,
+        terms.base_gap,
         at,
         liq_seen,
         float(cfg.stale_after_s),
@@ -212,7 +212,7 @@ def _cross_section(
     m_cur: I64,
     rows: I64,
     first: I64,
-    terms: list[_KeyTerms],
+    terms: MinuteTerms,
     at: I64,
     by_symbol: F64,
     dest: I64,
@@ -226,14 +226,10 @@ def _cross_section(
     pos = dest[rows]  # increasing: ``rows`` and ``dest`` are both in symbol-name order
     surge = np.empty((len(at), len(XS_WINDOWS_S), len(rows)))
     for k, w in enumerate(XS_WINDOWS_S):
-        base = np.stack([np.log1p((w / 60.0) * x.base_mu[1][rows]) for x in terms])
+        base = np.log1p((w / 60.0) * terms.base_mu[:, 1, rows])
         qvol = np.ascontiguousarray(by_symbol[:, pos, FEATURE_INDEX[f"qvol_{WINDOW_LABELS[w]}"]])
         surge[:, k] = np.log1p(qvol) - base[at]  # numpy's log1p, as in the per-tick path
-    beta = (
-        np.empty((len(terms), 0))
-        if terms[0].beta is None
-        else np.stack([x.beta[rows] for x in terms])  # type: ignore[index]
-    )
+    beta = np.empty((len(terms.base_mu), 0)) if terms.beta is None else terms.beta[:, rows]
     every = len(rows) == by_symbol.shape[1]
     v = by_symbol if every else np.empty((len(at), len(rows), len(FEATURE_NAMES)))
     bench = b.index.get(cfg.benchmark_symbol, -1)
@@ -287,7 +283,7 @@ def _compute_ticks(
     m_cur = t // 60
     version = span.version[i]
     change = np.flatnonzero(np.r_[True, (version[1:] != version[:-1]) | (m_cur[1:] != m_cur[:-1])])
-    terms = [_key_terms(b, cfg, int(t[k]), int(version[k]), cache) for k in change.tolist()]
+    terms = _minute_terms(b, cfg, t[change], version[change], cache)
     at = np.cumsum(np.isin(np.arange(len(t)), change)) - 1
     a = np.empty(0, dtype=np.int64)  # the tick intervals' starts, for the second ring's maxima
     if not cfg.bar_cadence:

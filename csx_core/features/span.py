@@ -137,15 +137,17 @@ def roll_span(b: Buckets, t_end: int) -> RolledSpan:
 def clear_span(b: Buckets, start: int, t_end: int) -> None:
     """The slot clearing that ``_roll_second`` does for each second of ``[start, t_end)``:
     the slots of seconds ``[start - KEEP_S, t_end - KEEP_S)``, as one or two runs of the
-    ring (slices: a fill, where an index array scattered slot by slot)."""
-    a, z = start - bk.KEEP_S, t_end - bk.KEEP_S
+    ring (slices: a fill, where an index array scattered slot by slot). Only the columns
+    of registered symbols: the others were never written (20 symbols in 64 columns: a
+    third of the memory traffic)."""
+    a, z, n = start - bk.KEEP_S, t_end - bk.KEEP_S, b.n
     if z - a >= bk.R1:
         a = z - bk.R1
     lo, hi = a % bk.R1, a % bk.R1 + (z - a)
     for run in (slice(lo, min(hi, bk.R1)), slice(0, max(hi - bk.R1, 0))):
-        b.isum[run] = 0
-        b.fmax[run] = -np.inf
-        b.flast[run] = np.nan
+        b.isum[run, :, :n] = 0
+        b.fmax[run, :, :n] = -np.inf
+        b.flast[run, :, :n] = np.nan
 
 
 def roll_quiet(b: Buckets, t_end: int) -> None:

@@ -202,25 +202,59 @@ def _window_features(
     return any_gap
 
 
-def _minute_sums(b: Buckets, t: int, minutes: int, fields: list[int]) -> I64:
-    """Per-minute sums of ``fields`` over the last ``minutes`` complete minutes:
-    (minutes, len(fields), n)."""
-    m_cur = t // 60
-    slots = np.arange(m_cur - minutes - 1, m_cur) % bk.RM
-    cum = b.mcum[np.ix_(slots, np.asarray(fields, dtype=np.int64))][..., : b.n]
-    out: I64 = cum[1:] - cum[:-1]
+def _minute_sums(b: Buckets, minutes: I64, count: int, fields: list[int]) -> I64:
+    """Per key ``k``: the per-minute sums of ``fields`` over the ``count`` complete minutes
+    before minute ``minutes[k]``: (keys, count, len(fields), n)."""
+    slots = (minutes[:, None] + np.arange(-count - 1, 0)) % bk.RM
+    cum = b.mcum[slots[:, :, None], np.asarray(fields, dtype=np.int64), : b.n]
+    out: I64 = cum[:, 1:] - cum[:, :-1]
     return out
 
 
-def _baseline(b: Buckets, t: int) -> tuple[F64, F64, Bools]:
-    """Per-minute (count, quote) mean and std over the last complete baseline minutes."""
-    sums = _minute_sums(b, t, BASELINE_MINUTES, [bk.N, bk.QUOTE])
-    block = sums.astype(np.float64)
-    block[:, 1] /= bk.QUOTE_SCALE
+@dataclass(frozen=True)
+class MinuteTerms:
+    """What a tick reads of the complete minutes before it, for keys ``k`` (a leading axis;
+    see ``TickCache``): the per-minute (count, quote) mean and std over the baseline
+    minutes (keys, 2, n), whether a gap touched them (keys, n), every symbol's beta (keys,
+    n; None without a benchmark), and the window-scaled baseline (keys, windows, 2, n)
+    that the z-scores subtract and divide by."""
+
+    base_mu: F64
+    base_sd: F64
+    base_gap: Bools
+    beta: F64 | None
+    k_mu: F64
+    scale: F64
+
+    def take(self, keys: slice) -> MinuteTerms:
+        return MinuteTerms(
+            self.base_mu[keys],
+            self.base_sd[keys],
+            self.base_gap[keys],
+            None if self.beta is None else self.beta[keys],
+            self.k_mu[keys],
+            self.scale[keys],
+        )
+
+
+def minute_terms(b: Buckets, cfg: EngineConfig, t: I64) -> MinuteTerms:
+    """``MinuteTerms`` at tick seconds ``t``, all keys in one pass. Each key's values are
+    the ones a single key gives: the means sum the minutes in order, key by key (numpy
+    reduces an outer axis element-wise), and the rest is element-wise."""
     m_cur = t // 60
-    gap_cum = b.mcum[[(m_cur - 1) % bk.RM, (m_cur - BASELINE_MINUTES - 1) % bk.RM], bk.GAPC]
-    gap = (gap_cum[0] - gap_cum[1])[: b.n] > 0
-    return block.mean(axis=0), block.std(axis=0), gap
+    block = _minute_sums(b, m_cur, BASELINE_MINUTES, [bk.N, bk.QUOTE]).astype(np.float64)
+    block[:, :, 1] /= bk.QUOTE_SCALE
+    gap_cum = b.mcum[np.stack([m_cur - 1, m_cur - BASELINE_MINUTES - 1]) % bk.RM, bk.GAPC, : b.n]
+    mu, sd = block.mean(axis=1), block.std(axis=1)
+    bench = b.index.get(cfg.benchmark_symbol, -1)
+    return MinuteTerms(
+        base_mu=mu,
+        base_sd=sd,
+        base_gap=(gap_cum[0] - gap_cum[1]) > 0,
+        beta=_beta(b, m_cur, bench, cfg) if bench >= 0 else None,
+        k_mu=_WINDOW_K[None, :, :, None] * mu[:, None],
+        scale=np.sqrt(_WINDOW_K)[None, :, :, None] * sd[:, None],
+    )
 
 
 def _pct_rank_z(x: F64, rank_out: F64, z_out: F64) -> None:
@@ -251,25 +285,25 @@ def _pct_rank_z(x: F64, rank_out: F64, z_out: F64) -> None:
             z_out[finite] = dev / sd
 
 
-def _beta(b: Buckets, t: int, bench: int, cfg: EngineConfig) -> F64:
-    """OLS beta of every symbol's 1-minute log returns on the benchmark's."""
-    m_cur = t // 60
-    slots = np.arange(m_cur - cfg.beta_minutes - 1, m_cur) % bk.RM
+def _beta(b: Buckets, m_cur: I64, bench: int, cfg: EngineConfig) -> F64:
+    """Per key: the OLS beta of every symbol's 1-minute log returns on the benchmark's,
+    over the ``beta_minutes`` before minute ``m_cur[k]`` (keys, n)."""
+    slots = (m_cur[:, None] + np.arange(-cfg.beta_minutes - 1, 0)) % bk.RM
     closes = b.mdsec[slots, bk.CPX, : b.n]
-    gaps = _minute_sums(b, t, cfg.beta_minutes, [bk.GAPC])[:, 0] > 0
+    gaps = _minute_sums(b, m_cur, cfg.beta_minutes, [bk.GAPC])[:, :, 0] > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.log(closes[1:] / closes[:-1])
+        r = np.log(closes[:, 1:] / closes[:, :-1])
     r[gaps] = np.nan
-    y = r[:, bench : bench + 1]
+    y = r[:, :, bench : bench + 1]
     mask = np.isfinite(r) & np.isfinite(y)
-    cnt = mask.sum(axis=0)
+    cnt = mask.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        xm = np.where(mask, r, 0.0).sum(axis=0) / cnt
-        ym = np.where(mask, y, 0.0).sum(axis=0) / cnt
-        dx = np.where(mask, r - xm, 0.0)
-        dy = np.where(mask, y - ym, 0.0)
-        var_y = (dy * dy).sum(axis=0)
-        beta = (dx * dy).sum(axis=0) / var_y
+        xm = np.where(mask, r, 0.0).sum(axis=1) / cnt
+        ym = np.where(mask, y, 0.0).sum(axis=1) / cnt
+        dx = np.where(mask, r - xm[:, None], 0.0)
+        dy = np.where(mask, y - ym[:, None], 0.0)
+        var_y = (dy * dy).sum(axis=1)
+        beta = (dx * dy).sum(axis=1) / var_y
     return np.where((cnt >= cfg.min_beta_points) & (var_y > 0), beta, np.nan)
 
 
@@ -280,10 +314,16 @@ class TickCache:
     give the same values."""
 
     key: tuple[int, int, int] | None = None
-    baseline: tuple[F64, F64, Bools] = (np.empty(0), np.empty(0), np.empty(0, dtype=bool))
-    beta: F64 | None = None
-    z_terms: tuple[F64, F64] = (np.empty(0), np.empty(0))
+    terms: MinuteTerms | None = None  # the key's, one key long
     rows: _RowCache | None = None
+
+    def refresh(self, b: Buckets, cfg: EngineConfig, t: int) -> MinuteTerms:
+        """The terms at tick second ``t``: cached, or computed for the new key."""
+        key = (b.version, b.n, t // 60)
+        if self.key != key or self.terms is None:
+            self.key = key
+            self.terms = minute_terms(b, cfg, np.array([t], dtype=np.int64))
+        return self.terms
 
 
 @dataclass(frozen=True)
@@ -302,14 +342,15 @@ def _row_cache(b: Buckets, cfg: EngineConfig, t: int, rows: I64, cache: TickCach
     assert cache.key is not None
     key = (cache.key, len(rows))
     if cache.rows is None or cache.rows.key != key:
-        base_mu = cache.baseline[0]
+        assert cache.terms is not None
+        base_mu, beta = cache.terms.base_mu[0], cache.terms.beta
         warm_from = 60 * (t // 60 - cfg.warm_minutes - 1)
         first = b.first[rows]
         cache.rows = _RowCache(
             key=key,
             symbols=[b.names[i] for i in rows.tolist()],
             warm=(first >= 0) & (first <= warm_from),
-            beta=None if cache.beta is None else cache.beta[rows],
+            beta=None if beta is None else beta[0, rows],
             base_log1p={w: np.log1p((w / 60.0) * base_mu[1][rows]) for w in XS_WINDOWS_S},
         )
     return cache.rows
@@ -332,18 +373,10 @@ def _compute(
     n = b.n
     out = np.full((len(FEATURE_NAMES), n), np.nan)
     bench = b.index.get(cfg.benchmark_symbol, -1)
-    key = (b.version, n, t // 60)
-    if cache.key != key:
-        cache.key = key
-        cache.baseline = _baseline(b, t)
-        cache.beta = _beta(b, t, bench, cfg) if bench >= 0 else None
-        mu, sd = cache.baseline[0], cache.baseline[1]
-        cache.z_terms = (
-            _WINDOW_K[:, :, None] * mu[None],
-            np.sqrt(_WINDOW_K)[:, :, None] * sd[None],
-        )
-    base_gap = cache.baseline[2]
-    any_gap = base_gap | _window_features(b, _windows(b, t), cache.z_terms, base_gap, out)
+    terms = cache.refresh(b, cfg, t)
+    base_gap = terms.base_gap[0]
+    z_terms = (terms.k_mu[0], terms.scale[0])
+    any_gap = base_gap | _window_features(b, _windows(b, t), z_terms, base_gap, out)
     ff = b.ff[:, :n]
     bid, ask, mid = ff[bk.BID], ff[bk.ASK], 0.5 * (ff[bk.BID] + ff[bk.ASK])
     last = np.stack([b.last_event[:n], b.last_trade[:n], b.last_book[:n]])
