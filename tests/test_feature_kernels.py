@@ -94,18 +94,7 @@ def test_canonical_copy_writes_every_nan_as_the_quiet_nan_and_the_rest_as_is() -
 
 
 def test_the_warm_up_compiles_every_signature_a_replay_calls() -> None:
-    kernels = (
-        kn.canonical_copy,
-        kn.window_maxima,
-        kn.add_at,
-        kn.max_at,
-        kn.last_at,
-        kn.window_log_args,
-        kn.window_features,
-        kn.cross_section,
-        kn.forward_fill,
-        kn.cumulate,
-    )
+    kernels = kn._DISPATCHERS  # every compiled function, the helpers too
     kn.warm_up()
     compiled = [list(f.signatures) for f in kernels]
     day = simulate_day(SimConfig(days=1, n_symbols=4), 0)

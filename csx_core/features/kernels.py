@@ -526,37 +526,82 @@ def cross_section(
 
 
 @_compiled
-def forward_fill(start: F64, last: F64, out: F64) -> None:
-    """``roll_span``'s forward fill: ``out[0] = start`` (fields x symbols), then each
-    second's ``last`` values where they are not NaN, the previous second's elsewhere."""
-    out[0] = start
-    for i in range(last.shape[0]):
-        for f in range(last.shape[1]):
-            for s in range(last.shape[2]):
-                x = last[i, f, s]
-                out[i + 1, f, s] = out[i, f, s] if math.isnan(x) else x
+def roll_prices(flast: F64, c: int, n: int, start: F64, ff: F64, ratio: F64) -> None:
+    """``roll_span``'s last values of seconds ``c .. c + len(ratio) - 1`` (ring ``flast``):
+    a kline's close stands in for the last trade price where a second has none (written
+    back to the ring, as ``_roll_second`` does); ``ff`` gets ``start`` (fields x symbols)
+    then each second's values where they are not NaN, the previous second's elsewhere;
+    ``ratio`` the last price over the second before's, the argument of the 1-second log
+    return (``np.log`` is the caller's)."""
+    ff[0] = start
+    for i in range(ratio.shape[0]):
+        last = flast[(c + i) % flast.shape[0]]
+        for s in range(n):
+            if math.isnan(last[bk.LASTPX, s]):
+                last[bk.LASTPX, s] = last[bk.KCLOSE, s]
+        for f in range(ff.shape[1]):
+            for s in range(n):
+                x = last[f, s]
+                ff[i + 1, f, s] = ff[i, f, s] if math.isnan(x) else x
+        for s in range(n):
+            ratio[i, s] = ff[i + 1, bk.LASTPX, s] / ff[i, bk.LASTPX, s]
 
 
 @_compiled
-def cumulate(cum: I64, slots: I64, steps: I64, r2: I64, gap: Bools) -> None:
-    """``roll_span``'s cumulative sums: slot ``slots[i]`` of the ring ``cum`` gets the
-    slot before ``slots[0]`` plus the steps of seconds ``0..i`` (``steps``: the bucket
-    sums, (seconds, ``NI``, symbols); ``r2``, ``gap``: the squared-return units and gap
-    flags, (seconds, symbols)). Integers: the same sums as ``np.cumsum``'s."""
-    n = steps.shape[2]
-    prev = (slots[0] - 1) % cum.shape[0]
-    acc = cum[prev, :, :n].copy()
-    for i in range(len(slots)):
-        row = cum[slots[i]]
-        for f in range(bk.NI):
+def roll_sums(
+    isum: I64,
+    flast: F64,
+    c: int,
+    r: F64,
+    gap_after_s: int,
+    declared: Bools,
+    ff: F64,
+    cum: I64,
+    dsec: F64,
+    last: I64,
+    first: I64,
+    liq: Bools,
+) -> None:
+    """The rest of ``roll_span`` for seconds ``c + i`` (``r``: their 1-second log returns,
+    seconds x symbols; ``ff``: ``roll_prices``' output): per second and symbol, whether it
+    traded, booked or had any event; the last such seconds into ``last`` (seconds + 1, 3,
+    symbols; row 0 given) and the first active one into ``first`` (row 0 given); the gap
+    flag (silent for more than ``gap_after_s``, or ``declared``); the cumulative sums of
+    the bucket sums, squared-return units and gap seconds into the ring ``cum``; close
+    price and mid into ``dsec``; whether a liquidation was seen into ``liq`` (row 0
+    given). Each step is ``_roll_second``'s: integer sums, selections, and the same
+    float operations (``np.rint`` rounds half to even, as numpy's does)."""
+    n = r.shape[1]
+    r1 = cum.shape[0]
+    acc = cum[(c - 1) % r1, :, :n].copy()
+    for i in range(r.shape[0]):
+        sec, j = c + i, (c + i) % r1
+        cnt, lastv, row = isum[j], flast[j], cum[j]
+        liq_now = liq[i]
+        for f in range(bk.NI):  # field by field: contiguous rows, vector code
             for s in range(n):
-                acc[f, s] += steps[i, f, s]
+                acc[f, s] += cnt[f, s]
                 row[f, s] = acc[f, s]
         for s in range(n):
-            acc[bk.R2U, s] += r2[i, s]
+            traded = cnt[bk.N, s] + cnt[bk.NK, s] > 0 or not math.isnan(lastv[bk.LASTPX, s])
+            booked = not math.isnan(lastv[bk.BID, s])
+            active = traded or booked or cnt[bk.NMARK, s] > 0 or cnt[bk.NLIQ, s] > 0
+            last[i + 1, 0, s] = sec if active else last[i, 0, s]
+            last[i + 1, 1, s] = sec if traded else last[i, 1, s]
+            last[i + 1, 2, s] = sec if booked else last[i, 2, s]
+            first[i + 1, s] = first[i, s] if first[i, s] >= 0 else (sec if active else -1)
+            seen = last[i + 1, 0, s]
+            gap = (seen >= 0 and sec - seen > gap_after_s) or declared[i, s]
+            x = r[i, s]
+            r2 = np.rint(min(x * x if math.isfinite(x) else 0.0, 1.0) * bk.R2_SCALE)
+            acc[bk.R2U, s] += np.int64(r2)
             row[bk.R2U, s] = acc[bk.R2U, s]
-            acc[bk.GAPC, s] += gap[i, s]
+            acc[bk.GAPC, s] += gap
             row[bk.GAPC, s] = acc[bk.GAPC, s]
+            dsec[j, bk.CPX, s] = ff[i + 1, bk.LASTPX, s]
+            dsec[j, bk.CMID, s] = 0.5 * (ff[i + 1, bk.BID, s] + ff[i + 1, bk.ASK, s])
+            liq_now = liq_now or cnt[bk.NLIQ, s] > 0
+        liq[i + 1] = liq_now
 
 
 @_compiled
@@ -629,13 +674,23 @@ def warm_up() -> None:
         out,
         np.empty((t, n), dtype=bool),
     )
-    forward_fill(np.ones((bk.NL, n)), np.ones((t, bk.NL, n)), np.empty((t + 1, bk.NL, n)))
-    cumulate(
-        np.zeros((bk.R1, bk.NC, n), dtype=np.int64),
-        np.arange(1, 1 + t, dtype=np.int64),
-        np.zeros((t, bk.NI, n), dtype=np.int64),
-        np.zeros((t, n), dtype=np.int64),
+    ratio = np.empty((t, n))
+    ff_roll = np.empty((t + 1, bk.NL, n))
+    flast = np.ones((bk.R1, bk.NL, n))
+    roll_prices(flast, 5, n, np.ones((bk.NL, n)), ff_roll, ratio)
+    roll_sums(
+        np.zeros((bk.R1, bk.NI, n), dtype=np.int64),
+        flast,
+        5,
+        ratio,
+        60,
         np.zeros((t, n), dtype=bool),
+        ff_roll,
+        np.zeros((bk.R1, bk.NC, n), dtype=np.int64),
+        np.ones((bk.R1, bk.ND, n)),
+        np.zeros((t + 1, 3, n), dtype=np.int64),
+        np.zeros((t + 1, n), dtype=np.int64),
+        np.zeros(t + 1, dtype=bool),
     )
     cross_section(
         out,

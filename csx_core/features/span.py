@@ -39,20 +39,6 @@ class RolledSpan:
         return t - self.start
 
 
-def _last_second(start: I64, mask: Bools, secs: I64) -> I64:
-    """Per second and symbol: the last second so far where ``mask`` held, else ``start``."""
-    hit = np.where(mask, secs[:, None], -1)
-    out: I64 = np.maximum(np.maximum.accumulate(hit, axis=0), start[None])
-    return out
-
-
-def _first_second(start: I64, mask: Bools, secs: I64) -> I64:
-    never = np.iinfo(np.int64).max
-    hit = np.minimum.accumulate(np.where(mask, secs[:, None], never), axis=0)
-    out: I64 = np.where(start[None] >= 0, start[None], np.where(hit < never, hit, -1))
-    return out
-
-
 def _declared_gaps(b: Buckets, secs: I64, gap: Bools) -> None:
     """Mark the declared gaps in ``gap`` (seconds x symbols), then drop the ones that end
     within the span, as ``Buckets._gap_now`` does second by second."""
@@ -82,56 +68,33 @@ def roll_span(b: Buckets, t_end: int) -> RolledSpan:
         return RolledSpan(
             c, ff0[None], last0[None], first0[None], np.array([b.liq_seen]), np.array([b.version])
         )
-    secs = np.arange(c, t_end, dtype=np.int64)
-    j = secs % bk.R1
-    cnt = b.isum[j, :, :n]
-    last = b.flast[j, :, :n]
-    no_trade = np.isnan(last[:, bk.LASTPX])
-    last[:, bk.LASTPX] = np.where(no_trade, last[:, bk.KCLOSE], last[:, bk.LASTPX])
-    b.flast[j, bk.LASTPX, :n] = last[:, bk.LASTPX]
-    no_trade_nor_kline = np.isnan(last[:, bk.LASTPX])
-    # forward fill: the value of the last second (so far) that had one, else the old value
     from csx_core.features import kernels  # on first use: the live path never imports numba
 
     ff = np.empty((k + 1, *ff0.shape))
-    kernels.forward_fill(ff0, last, ff)
-    px, prev_px = ff[1:, bk.LASTPX], ff[:-1, bk.LASTPX]
+    ratio = np.empty((k, n))
+    kernels.roll_prices(b.flast, c, n, ff0, ff, ratio)
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.log(px / prev_px)
-    traded = (cnt[:, bk.N] + cnt[:, bk.NK] > 0) | ~no_trade_nor_kline
-    booked = ~np.isnan(last[:, bk.BID])
-    active = traded | booked | (cnt[:, bk.NMARK] > 0) | (cnt[:, bk.NLIQ] > 0)
-    last_event = _last_second(last0[0], active, secs)
-    hist_last = np.stack(
-        [last_event, _last_second(last0[1], traded, secs), _last_second(last0[2], booked, secs)],
-        axis=1,
+        r = np.log(ratio)  # numpy's log, as ``_roll_second``'s
+    secs = np.arange(c, t_end, dtype=np.int64)
+    declared = np.zeros((k, n), dtype=bool)
+    _declared_gaps(b, secs, declared)
+    last = np.empty((k + 1, 3, n), dtype=np.int64)
+    first = np.empty((k + 1, n), dtype=np.int64)
+    liq = np.empty(k + 1, dtype=bool)
+    last[0], first[0], liq[0] = last0, first0, b.liq_seen
+    kernels.roll_sums(
+        b.isum, b.flast, c, r, b.gap_after_s, declared, ff, b.cum, b.dsec, last, first, liq
     )
-    first = _first_second(first0, active, secs)
-    r2 = np.rint(np.minimum(np.where(np.isfinite(r), r * r, 0.0), 1.0) * bk.R2_SCALE)
-    gap = (last_event >= 0) & (secs[:, None] - last_event > b.gap_after_s)
-    _declared_gaps(b, secs, gap)
-    kernels.cumulate(b.cum, j, cnt, r2.astype(np.int64), gap)
-    b.dsec[j, bk.CPX, :n] = px
-    b.dsec[j, bk.CMID, :n] = 0.5 * (ff[1:, bk.BID] + ff[1:, bk.ASK])
-    liq = np.logical_or.accumulate((cnt[:, bk.NLIQ] > 0).any(axis=1)) | b.liq_seen
     version = np.full(k + 1, b.version, dtype=np.int64)
     for s in secs[secs % 60 == 59].tolist():
         b._close_minute(s // 60)
         version[s - c + 1 :] += 1
-    liq0 = b.liq_seen
     b.ff[:, :n] = ff[-1]
-    b.last_event[:n], b.last_trade[:n], b.last_book[:n] = hist_last[-1]
+    b.last_event[:n], b.last_trade[:n], b.last_book[:n] = last[-1]
     b.first[:n] = first[-1]
     b.liq_seen = bool(liq[-1])
     b.closed = t_end
-    return RolledSpan(
-        start=c,
-        ff=ff,
-        last=np.concatenate([last0[None], hist_last]),
-        first=np.concatenate([first0[None], first]),
-        liq_seen=np.concatenate([[liq0], liq]),
-        version=version,
-    )
+    return RolledSpan(start=c, ff=ff, last=last, first=first, liq_seen=liq, version=version)
 
 
 def clear_span(b: Buckets, start: int, t_end: int) -> None:
