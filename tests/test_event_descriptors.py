@@ -7,6 +7,7 @@ import typing
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from csx_core.contracts import (
@@ -22,7 +23,7 @@ from csx_core.contracts import (
 )
 from csx_core.contracts.kinds import in_merge_order
 from csx_core.features.buckets import Buckets
-from csx_core.features.fill import FILLS, fill_event, fill_table
+from csx_core.features.fill import FILLS, fill_event, fill_table, with_symbol_codes
 from csx_core.store.keys import DEDUP_KEYS, SORT_KEYS, unique_mask
 from csx_core.store.merge import to_events
 from csx_core.wire.counters import DECODED_KINDS
@@ -172,3 +173,25 @@ def test_both_fill_paths_skip_an_open_kline_alike() -> None:
     fill_table(empty, "kline", open_only)
     assert empty.n == 0
     assert empty.isum.sum() == 0
+
+
+def test_a_dictionary_encoded_symbol_column_fills_as_the_plain_one(
+    sim_day: dict[str, pa.Table],
+) -> None:
+    """``drive`` encodes each batch's symbols once and fills its slices: a slice's
+    dictionary names symbols the slice does not hold, and only those it holds register."""
+    trades = sim_day["trade"].slice(0, 5_000)
+    plain, coded = Buckets(gap_after_s=60), Buckets(gap_after_s=60)
+    first = int(trades["ts_event"][0].as_py()) // 1_000_000_000
+    plain.closed = coded.closed = first
+    encoded = with_symbol_codes(trades)
+    assert pa.types.is_dictionary(encoded.schema.field("symbol").type)
+    one = encoded.filter(pc.equal(encoded["symbol"], trades["symbol"][0]))
+    fill_table(plain, "trade", trades.filter(pc.equal(trades["symbol"], trades["symbol"][0])))
+    fill_table(coded, "trade", one)
+    assert coded.names == plain.names == [trades["symbol"][0].as_py()]
+    fill_table(plain, "trade", trades)
+    fill_table(coded, "trade", encoded)
+    assert coded.names == plain.names
+    for ring in ("isum", "fmax", "flast"):
+        assert getattr(coded, ring).tobytes() == getattr(plain, ring).tobytes(), ring

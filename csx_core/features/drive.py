@@ -20,6 +20,7 @@ from csx_core.contracts import MarketEvent
 from csx_core.features.batch import TickBatch
 from csx_core.features.buckets import MAX_AHEAD_S, SEC
 from csx_core.features.engine import KIND_ORDER, FeatureEngine
+from csx_core.features.fill import with_symbol_codes
 from csx_core.features.shadow import ShadowKlines
 from csx_core.features.tick import TickFrame
 
@@ -121,6 +122,7 @@ def _schedule(
             if len(values) > 1 and bool((np.diff(values) < 0).any()):
                 order = np.argsort(values, kind="stable")
                 tables[k], ts[k] = tables[k].take(order), values[order]
+            tables[k] = with_symbol_codes(tables[k])
         pos = dict.fromkeys(tables, 0)
         while True:
             pending = [int(ts[k][p]) for k, p in pos.items() if p < len(ts[k])]
