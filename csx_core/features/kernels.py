@@ -434,11 +434,10 @@ def _rank_z(x: F64, rank_out: F64, z_out: F64, vals: F64, where: I64, dev: F64, 
         return
     if m <= _COUNT_RANKS_UPTO:  # every pair compared: no branches, vectorised
         for j in range(m):
-            v, below, not_above = vals[j], 0, 0
+            v, twice = vals[j], np.int64(0)  # below + not above, in one int64 sum
             for p in range(m):
-                below += vals[p] < v
-                not_above += vals[p] <= v
-            rank_out[where[j]] = (below + not_above - 1) / 2.0 / (m - 1)
+                twice += np.int64(vals[p] < v) + np.int64(vals[p] <= v)
+            rank_out[where[j]] = (twice - 1) / 2.0 / (m - 1)
     else:
         _sort_order(vals, m, order)
         lo = 0
@@ -518,11 +517,11 @@ def cross_section(
                 for r in range(nr):
                     ret = by_symbol[i, rows[r], relret_index[j, 0]]
                     out[i, r, relret_index[j, 1]] = ret - beta[a, r] * ret_bench
+        block = out[i]
         for r in range(nr):
-            row = out[i, r]
-            for f in range(len(row)):
-                if math.isinf(row[f]):
-                    row[f] = np.nan
+            for f in range(block.shape[1]):  # a select, not a branch: vector code
+                x_rf = block[r, f]
+                block[r, f] = np.nan if math.isinf(x_rf) else x_rf
 
 
 @_compiled
