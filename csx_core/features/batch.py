@@ -253,6 +253,12 @@ def _cross_section(
     return v, warm
 
 
+def _prices(ff: F64, tick_mx: F64, rows: I64) -> F64:
+    out = np.empty((len(ff), len(rows), len(PRICE_COLUMNS)))
+    _kernels().tick_prices(ff, tick_mx, rows, out)
+    return out
+
+
 def compute_ticks(
     b: Buckets,
     cfg: EngineConfig,
@@ -278,7 +284,9 @@ def _compute_ticks(
     span: RolledSpan,
 ) -> list[TickBatch]:
     n, t = b.n, ts // bk.SEC
-    i = t - span.start
+    i: I64 | slice = t - span.start
+    if t[-1] - t[0] == len(t) - 1:  # every second ticks: views, not copies
+        i = slice(int(t[0] - span.start), int(t[-1] - span.start) + 1)
     ff, last, first = span.ff[i], span.last[i], span.first[i]
     m_cur = t // 60
     version = span.version[i]
@@ -302,12 +310,6 @@ def _compute_ticks(
         tick_mx = np.stack(
             [tk.interval_max(b, cfg, x, p) for x, p in zip(t.tolist(), prevs, strict=True)]
         )
-    px = np.empty((len(t), len(PRICE_COLUMNS), n))
-    px[:, 0], px[:, 1], px[:, 3] = ff[:, bk.BID], ff[:, bk.ASK], ff[:, bk.LASTPX]
-    px[:, 2] = 0.5 * (ff[:, bk.BID] + ff[:, bk.ASK])
-    px[:, 4], px[:, 5] = tick_mx[:, bk.HI], -tick_mx[:, bk.NEGLO]
-    high_low = px[:, 4:]
-    high_low[~np.isfinite(high_low)] = np.nan
     active = (first[:, order] >= 0).sum(axis=1)
     bounds = np.flatnonzero(np.r_[True, active[1:] != active[:-1], True])
     batches = []
@@ -323,7 +325,7 @@ def _compute_ticks(
                 symbols=[b.names[r] for r in rows.tolist()],
                 warm=warm,
                 gap=any_gap[g][:, dest[rows]],
-                prices=np.ascontiguousarray(px[g].transpose(0, 2, 1)[:, rows]),
+                prices=_prices(ff[g], tick_mx[g], rows),
                 values=values,
             )
         )

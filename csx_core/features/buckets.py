@@ -263,9 +263,12 @@ class Buckets:
         self.closed = s + 1
 
     def _close_minute(self, m: int) -> None:
-        slots = np.arange(60 * m, 60 * m + 60) % R1
-        k = m % RM
-        self.mcum[k] = self.cum[slots[-1]]
-        self.mfmax[k] = self.fmax[slots].max(axis=0)
-        self.mdsec[k] = self.dsec[slots[-1]]
+        lo, last, k = 60 * m % R1, (60 * m + 59) % R1, m % RM
+        self.mcum[k] = self.cum[last]
+        # the minute's seconds are one run of the ring, or two across its end (max is
+        # order-free): slices, not a gathered copy
+        self.fmax[lo : lo + 60].max(axis=0, out=self.mfmax[k])
+        if lo + 60 > R1:
+            np.maximum(self.mfmax[k], self.fmax[: lo + 60 - R1].max(axis=0), out=self.mfmax[k])
+        self.mdsec[k] = self.dsec[last]
         self.version += 1

@@ -525,6 +525,25 @@ def cross_section(
 
 
 @_compiled
+def tick_prices(ff: F64, tick_mx: F64, rows: I64, out: F64) -> None:
+    """The price columns (``names.PRICE_COLUMNS``: bid, ask, mid, last, high, low) of
+    symbols ``rows`` at each tick into ``out`` (ticks, rows, 6), from the forward-filled
+    values ``ff`` (ticks, ``NL``, symbols) and the tick interval's maxima ``tick_mx``
+    (ticks, ``NX``, symbols); a high or low that is not finite (no trade) is NaN."""
+    for i in range(out.shape[0]):
+        for r in range(len(rows)):
+            s = rows[r]
+            bid, ask = ff[i, bk.BID, s], ff[i, bk.ASK, s]
+            hi, lo = tick_mx[i, bk.HI, s], -tick_mx[i, bk.NEGLO, s]
+            out[i, r, 0] = bid
+            out[i, r, 1] = ask
+            out[i, r, 2] = 0.5 * (bid + ask)
+            out[i, r, 3] = ff[i, bk.LASTPX, s]
+            out[i, r, 4] = hi if math.isfinite(hi) else np.nan
+            out[i, r, 5] = lo if math.isfinite(lo) else np.nan
+
+
+@_compiled
 def roll_prices(flast: F64, c: int, n: int, start: F64, ff: F64, ratio: F64) -> None:
     """``roll_span``'s last values of seconds ``c .. c + len(ratio) - 1`` (ring ``flast``):
     a kline's close stands in for the last trade price where a second has none (written
@@ -673,6 +692,7 @@ def warm_up() -> None:
         out,
         np.empty((t, n), dtype=bool),
     )
+    tick_prices(ff, tick_mx, np.arange(n, dtype=np.int64), np.empty((t, n, 6)))
     ratio = np.empty((t, n))
     ff_roll = np.empty((t + 1, bk.NL, n))
     flast = np.ones((bk.R1, bk.NL, n))
