@@ -89,21 +89,10 @@ def _minute_terms(
     fresh = t[1:] if cached is not None else t
     terms = minute_terms(b, cfg, fresh) if len(fresh) else None
     if cached is not None:
-        terms = cached if terms is None else _concat(cached, terms)
+        terms = cached if terms is None else cached.concat(terms)
     assert terms is not None
     cache.key, cache.terms = keys[-1], terms.take(slice(len(keys) - 1, None))
     return terms
-
-
-def _concat(a: MinuteTerms, b: MinuteTerms) -> MinuteTerms:
-    return MinuteTerms(
-        base_mu=np.concatenate([a.base_mu, b.base_mu]),
-        base_sd=np.concatenate([a.base_sd, b.base_sd]),
-        base_gap=np.concatenate([a.base_gap, b.base_gap]),
-        beta=None if a.beta is None or b.beta is None else np.concatenate([a.beta, b.beta]),
-        k_mu=np.concatenate([a.k_mu, b.k_mu]),
-        scale=np.concatenate([a.scale, b.scale]),
-    )
 
 
 def _kernels() -> ModuleType:

@@ -226,6 +226,18 @@ class MinuteTerms:
     k_mu: F64
     scale: F64
 
+    def concat(self, other: MinuteTerms) -> MinuteTerms:
+        """These keys, then ``other``'s."""
+        beta = None if self.beta is None or other.beta is None else (self.beta, other.beta)
+        return MinuteTerms(
+            np.concatenate([self.base_mu, other.base_mu]),
+            np.concatenate([self.base_sd, other.base_sd]),
+            np.concatenate([self.base_gap, other.base_gap]),
+            None if beta is None else np.concatenate(beta),
+            np.concatenate([self.k_mu, other.k_mu]),
+            np.concatenate([self.scale, other.scale]),
+        )
+
     def take(self, keys: slice) -> MinuteTerms:
         return MinuteTerms(
             self.base_mu[keys],
