@@ -228,12 +228,12 @@ class MinuteTerms:
 
     def concat(self, other: MinuteTerms) -> MinuteTerms:
         """These keys, then ``other``'s."""
-        beta = None if self.beta is None or other.beta is None else (self.beta, other.beta)
+        no_beta = self.beta is None or other.beta is None
         return MinuteTerms(
             np.concatenate([self.base_mu, other.base_mu]),
             np.concatenate([self.base_sd, other.base_sd]),
             np.concatenate([self.base_gap, other.base_gap]),
-            None if beta is None else np.concatenate(beta),
+            None if no_beta else np.concatenate([self.beta, other.beta]),
             np.concatenate([self.k_mu, other.k_mu]),
             np.concatenate([self.scale, other.scale]),
         )
