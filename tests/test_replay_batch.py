@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from csx_core.contracts import MarketEvent
+from csx_core.contracts import MarketEvent, Trade
 from csx_core.contracts.events import EVENT_TYPES
 from csx_core.features import (
     EngineConfig,
@@ -172,6 +172,33 @@ def test_batch_digest_and_table_equal_the_frames_ones() -> None:
     assert digest.hexdigest() == digest_frames(frames)
     assert (digest.ticks, digest.rows) == (len(frames), sum(len(f) for f in frames))
     assert same_tables(batches_to_table(batches), frames_to_table(frames))
+
+
+def test_a_value_that_would_be_infinite_is_nan_in_both_paths(tmp_path: Path) -> None:
+    """A trade at the smallest positive price: ``high / low`` overflows, so the range
+    ``log(high / low)`` of every window holding it would be infinite; both paths write NaN
+    there (the batch one as it writes each value, the per-tick one after the tick)."""
+    t_odd = (DAY0 + 100) * S + 3
+    odd = Trade(
+        symbol="ETHUSDT",
+        ts_event=t_odd,
+        ts_recv=t_odd,
+        trade_id=10**6,
+        price=5e-324,
+        qty=0.5,
+        buyer_is_maker=False,
+    )
+    events = sorted([*market(DAY0, 150), odd], key=lambda e: e.ts_event)
+    _, table = replay_both(tmp_path, [tables_of(events)])
+    floats = [c for c in table.column_names if pa.types.is_floating(table.schema.field(c).type)]
+    assert not any(np.isinf(table.column(c).to_numpy()).any() for c in floats)
+    eth = table.filter(pc.equal(table["symbol"], "ETHUSDT"))
+    after = (eth["ts"].to_numpy() > t_odd) & (eth["ts"].to_numpy() <= t_odd + 10 * S)
+    before = (eth["ts"].to_numpy() > t_odd - 20 * S) & (eth["ts"].to_numpy() < t_odd)
+    for name in ("range_10s", "range_1m"):
+        values = eth[name].to_numpy()
+        assert np.isnan(values[after]).all(), name
+        assert np.isfinite(values[before]).all(), name
 
 
 def _cryptofeed_events(path: Path) -> list[MarketEvent]:

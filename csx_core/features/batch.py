@@ -259,7 +259,7 @@ def compute_ticks(
 ) -> list[TickBatch]:
     """``compute_tick`` for every tick ``ts`` (ns, increasing, all within ``span``), after
     ``roll_span`` and before ``clear_span``; one ``TickBatch`` per set of reported rows."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return _compute_ticks(b, cfg, ts, prev_t, order, cache, span)
 
 

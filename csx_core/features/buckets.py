@@ -233,7 +233,7 @@ class Buckets:
         prev_px = self.ff[LASTPX, :n].copy()
         np.copyto(self.ff[:, :n], last, where=has)
         px = self.ff[LASTPX, :n]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             r = np.log(px / prev_px)
         traded = (cnt[N] + cnt[NK] > 0) | has[LASTPX]
         booked = has[BID]

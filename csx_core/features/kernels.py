@@ -132,6 +132,13 @@ def _nan_or_div(x: float, y: float) -> float:
 
 
 @_compiled
+def _inf_to_nan(x: float) -> float:
+    """``x``, NaN if it is infinite: the per-tick path's last step (``values[np.isinf(values)]
+    = np.nan``), taken as each value is written rather than in a pass of its own."""
+    return np.nan if math.isinf(x) else x
+
+
+@_compiled
 def _max(a: float, b: float) -> float:
     """``np.maximum(a, b)``: NaN if either is, else the larger."""
     return a if (a >= b or math.isnan(a)) else b
@@ -249,7 +256,8 @@ def window_features(
     any_gap: Bools,
 ) -> None:
     """``tick._window_features`` and the instant features of every tick into ``out``
-    (ticks, symbols, features; ``other_index`` columns set to NaN for the cross-section),
+    (ticks, symbols, features; ``other_index`` columns set to NaN for the cross-section;
+    an infinity written as NaN, where the value could be one),
     and the per-tick "some window overlaps a gap" mask into ``any_gap`` (ticks, symbols);
     symbol ``s`` at position ``dest[s]`` of their symbol axis.
 
@@ -283,23 +291,25 @@ def window_features(
                 r2 = cum[end, bk.R2U, s] - ring[before, bk.R2U, s]
                 nk = cum[end, bk.NK, s] - ring[before, bk.NK, s]
                 liq = (cum[end, bk.LIQ, s] - ring[before, bk.LIQ, s]) / bk.QUOTE_SCALE
-                row[idx[RET]] = logs[LOG_RET, i, k, s]
+                row[idx[RET]] = _inf_to_nan(logs[LOG_RET, i, k, s])
                 row[idx[RVOL]] = math.sqrt(r2 / bk.R2_SCALE)
                 hi = mx[i, k, bk.HI, s]
-                row[idx[RANGE]] = logs[LOG_RANGE, i, k, s] if math.isfinite(hi) else nan
+                row[idx[RANGE]] = _inf_to_nan(
+                    logs[LOG_RANGE, i, k, s] if math.isfinite(hi) else nan
+                )
                 row[idx[COUNT]] = count
                 row[idx[QVOL]] = q
                 if idx[COUNT_Z] >= 0:
                     z_c = _nan_or_div(count - k_mu[a, k, 0, s], scale[a, k, 0, s])
-                    row[idx[COUNT_Z]] = nan if base_gap[a, s] else z_c
+                    row[idx[COUNT_Z]] = _inf_to_nan(nan if base_gap[a, s] else z_c)
                 if idx[QVOL_Z] >= 0:
                     z_q = _nan_or_div(q - k_mu[a, k, 1, s], scale[a, k, 1, s])
-                    row[idx[QVOL_Z]] = nan if base_gap[a, s] else z_q
-                row[idx[IMB]] = _nan_or_div(2.0 * bq - q, q)
+                    row[idx[QVOL_Z]] = _inf_to_nan(nan if base_gap[a, s] else z_q)
+                row[idx[IMB]] = _inf_to_nan(_nan_or_div(2.0 * bq - q, q))
                 maxq = mx[i, k, bk.MAXQ, s]
-                row[idx[MAXSHARE]] = _nan_or_div(maxq, q) if nk == 0 else nan
-                row[idx[VWAPD]] = logs[LOG_VWAP, i, k, s] if qty > 0 else nan
-                row[idx[MIDCHG]] = logs[LOG_MID, i, k, s]
+                row[idx[MAXSHARE]] = _inf_to_nan(_nan_or_div(maxq, q) if nk == 0 else nan)
+                row[idx[VWAPD]] = _inf_to_nan(logs[LOG_VWAP, i, k, s] if qty > 0 else nan)
+                row[idx[MIDCHG]] = _inf_to_nan(logs[LOG_MID, i, k, s])
                 row[idx[LIQ]] = liq if liq_seen[i] else nan
         for s in range(n):
             row = out[i, dest[s]]
@@ -308,12 +318,16 @@ def window_features(
             for j, column in enumerate((SINCE_EVENT, SINCE_TRADE, SINCE_BOOK)):
                 since = last[i, j, s]  # ``last`` rows: event, trade, book
                 row[instant_index[column]] = np.float64(tt - since) if since >= 0 else nan
-            row[instant_index[SPREAD]] = _nan_or_div(ask - bid, mid) * 1e4
+            row[instant_index[SPREAD]] = _inf_to_nan(_nan_or_div(ask - bid, mid) * 1e4)
             bid_q, ask_q = ff[i, bk.BIDQ, s], ff[i, bk.ASKQ, s]
-            row[instant_index[BOOK_IMB]] = _nan_or_div(bid_q - ask_q, bid_q + ask_q) * 1.0
-            row[instant_index[FUNDING]] = ff[i, bk.FUND, s]
+            row[instant_index[BOOK_IMB]] = _inf_to_nan(
+                _nan_or_div(bid_q - ask_q, bid_q + ask_q) * 1.0
+            )
+            row[instant_index[FUNDING]] = _inf_to_nan(ff[i, bk.FUND, s])
             index = ff[i, bk.INDEX, s]
-            row[instant_index[BASIS]] = _nan_or_div(ff[i, bk.MARK, s] - index, index) * 1e4
+            row[instant_index[BASIS]] = _inf_to_nan(
+                _nan_or_div(ff[i, bk.MARK, s] - index, index) * 1e4
+            )
             stale = row[instant_index[SINCE_EVENT]] > stale_after_s
             row[instant_index[STALE]] = 1.0 if stale else 0.0
             for f in range(len(other_index)):
@@ -477,9 +491,10 @@ def cross_section(
 ) -> None:
     """``batch._cross_section``'s features: ``out`` (ticks, rows, features) gets the
     feature vectors of ``rows`` from ``by_symbol`` (ticks, symbols, features) with the
-    cross-sectional ranks and z-scores, beta and relative returns filled in, then every
-    infinity made NaN. ``copy_rows`` false: ``out`` is ``by_symbol`` itself, every row
-    (``rows`` is ``0..n-1``), filled in place; every value read is one no write changes.
+    cross-sectional ranks and z-scores, beta and relative returns filled in, each infinity
+    written as NaN (as ``window_features`` writes the rest). ``copy_rows`` false: ``out``
+    is ``by_symbol`` itself, every row (``rows`` is ``0..n-1``), filled in place; every
+    value read is one no write changes.
 
     ``surge``: (ticks, XS windows, rows) volume surges; ``ret_index``: each XS window's
     return column; ``xs_index[w]``: its surge rank, surge z, return rank, return z
@@ -507,21 +522,16 @@ def cross_section(
                 _rank_z(x, rank, z, vals, where, dev, order)
                 for r in range(nr):
                     out[i, r, xs_index[w, 2 * kind]] = rank[r]
-                    out[i, r, xs_index[w, 2 * kind + 1]] = z[r]
+                    out[i, r, xs_index[w, 2 * kind + 1]] = _inf_to_nan(z[r])
         if beta.shape[1]:
             a = at[i]
             for r in range(nr):
-                out[i, r, beta_index] = beta[a, r]
+                out[i, r, beta_index] = _inf_to_nan(beta[a, r])
             for j in range(relret_index.shape[0]):
                 ret_bench = by_symbol[i, bench, relret_index[j, 0]]
                 for r in range(nr):
                     ret = by_symbol[i, rows[r], relret_index[j, 0]]
-                    out[i, r, relret_index[j, 1]] = ret - beta[a, r] * ret_bench
-        block = out[i]
-        for r in range(nr):
-            for f in range(block.shape[1]):  # a select, not a branch: vector code
-                x_rf = block[r, f]
-                block[r, f] = np.nan if math.isinf(x_rf) else x_rf
+                    out[i, r, relret_index[j, 1]] = _inf_to_nan(ret - beta[a, r] * ret_bench)
 
 
 @_compiled

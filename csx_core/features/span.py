@@ -73,7 +73,7 @@ def roll_span(b: Buckets, t_end: int) -> RolledSpan:
     ff = np.empty((k + 1, *ff0.shape))
     ratio = np.empty((k, n))
     kernels.roll_prices(b.flast, c, n, ff0, ff, ratio)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         r = np.log(ratio)  # numpy's log, as ``_roll_second``'s
     secs = np.arange(c, t_end, dtype=np.int64)
     declared = np.zeros((k, n), dtype=bool)

@@ -303,13 +303,13 @@ def _beta(b: Buckets, m_cur: I64, bench: int, cfg: EngineConfig) -> F64:
     slots = (m_cur[:, None] + np.arange(-cfg.beta_minutes - 1, 0)) % bk.RM
     closes = b.mdsec[slots, bk.CPX, : b.n]
     gaps = _minute_sums(b, m_cur, cfg.beta_minutes, [bk.GAPC])[:, :, 0] > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         r = np.log(closes[:, 1:] / closes[:, :-1])
     r[gaps] = np.nan
     y = r[:, :, bench : bench + 1]
     mask = np.isfinite(r) & np.isfinite(y)
     cnt = mask.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         xm = np.where(mask, r, 0.0).sum(axis=1) / cnt
         ym = np.where(mask, y, 0.0).sum(axis=1) / cnt
         dx = np.where(mask, r - xm[:, None], 0.0)
@@ -462,5 +462,5 @@ def compute_tick(
     (for the high/low of the tick interval). NaN results of empty inputs are intended, so
     floating-point warnings are silenced here, once.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return _compute(b, cfg, t, prev_t, order, ts, cache)
