@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from benchmarks.harness import measure, report
+from benchmarks.harness import measure_interleaved, report
 from csx_core.features import (
     WIDE_DICTIONARY_COLUMNS,
     FeatureEngine,
@@ -37,52 +37,19 @@ REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 
 
 def _compare(title: str, tables: dict[str, pa.Table], *, repeat: int) -> None:
+    """The batch replay against the per-tick one, then where the batch replay's time goes:
+    the tick path alone (no digest), and what the output alone allows (the same snapshot
+    rows, computed once and kept, only digested; digested then encoded as the wide Parquet
+    table a replay writes; the digest's bytes only hashed). All of them take turns, round
+    after round, so a slow phase of the host slows each alike. The replay hashes one run
+    while it computes the next, so it takes about the longer of the tick path and the
+    digest, plus the contention of the two threads for the machine's cores (printed as CPU
+    seconds per wall second)."""
     events = sum(t.num_rows for t in tables.values())
     batch = replay_batches([tables])
     per_tick = replay_batches([tables], per_tick=True)
     if batch != per_tick:
         raise SystemExit(f"{title}: batch and per-tick replays differ: {batch} != {per_tick}")
-    subject = measure(
-        "batch ticks (replay_batches)",
-        lambda: replay_batches([tables]),
-        items=events,
-        repeat=repeat,
-    )
-    reference = measure(
-        "per-tick (replay_batches per_tick=True)",
-        lambda: replay_batches([tables], per_tick=True),
-        items=events,
-        repeat=max(1, repeat // 2),
-    )
-    report(
-        f"{title}: {events:,} events, {batch.ticks:,} ticks, digest equal",
-        subject,
-        reference,
-        "events",
-    )
-    _output_ceiling(tables, events, batch.rows, repeat=repeat)
-
-
-def _output_ceiling(tables: dict[str, pa.Table], events: int, rows: int, *, repeat: int) -> None:
-    """Where the replay's time goes: the tick path alone (no digest), then what the output
-    alone allows: the same snapshot rows (computed once, kept) only digested, and digested
-    then encoded as the wide Parquet table a replay writes. The replay hashes one run while
-    it computes the next, so it takes about the longer of the first two, plus the contention
-    of the two threads for the machine's cores (printed as CPU seconds per wall second)."""
-    ticks_only = measure(
-        "tick path alone",
-        lambda: deque(drive_tables_batched(FeatureEngine(), [tables]), maxlen=0),
-        items=events,
-        repeat=repeat,
-    )
-    print(
-        f"  tick path alone (fill and ticks, no digest): median "
-        f"{ticks_only.median_throughput:,.0f} events/s"
-    )
-    start_cpu, start = time.process_time(), time.perf_counter()
-    replay_batches([tables])
-    cores = (time.process_time() - start_cpu) / (time.perf_counter() - start)
-    print(f"  the batch replay kept {cores:.2f} of this machine's {os.cpu_count()} cores busy")
     runs = list(drive_tables_batched(FeatureEngine(), [tables]))
 
     def digest_only() -> None:
@@ -95,20 +62,6 @@ def _output_ceiling(tables: dict[str, pa.Table], events: int, rows: int, *, repe
         table = batches_to_table(runs)
         pq.write_table(table, pa.BufferOutputStream(), use_dictionary=WIDE_DICTIONARY_COLUMNS)
 
-    bounds = (
-        ("digest", digest_only, "the ceiling of any replay that computes the digest"),
-        (
-            "digest + wide Parquet",
-            digest_and_parquet,
-            "on one core, the output work of a replay that writes the wide table",
-        ),
-    )
-    for name, fn, meaning in bounds:
-        m = measure(name, fn, items=events, repeat=repeat)
-        print(
-            f"  output only ({name} of the {rows:,} rows, {rows / events:.2f} per event): "
-            f"median {m.median_throughput:,.0f} events/s, {meaning}"
-        )
     # The digest is SHA-256 over a fixed byte stream (``SnapshotDigest``): hashing those
     # bytes, one core, no record building, bounds every replay that computes the digest.
     size = sum(
@@ -118,10 +71,51 @@ def _output_ceiling(tables: dict[str, pa.Table], events: int, rows: int, *, repe
         if len(run.symbols)
     )
     stream = bytes(size)
-    m = measure("sha256", lambda: hashlib.sha256(stream).digest(), items=events, repeat=repeat)
+    m = measure_interleaved(
+        {
+            "batch ticks (replay_batches)": lambda: replay_batches([tables]),
+            "per-tick (replay_batches per_tick=True)": lambda: replay_batches(
+                [tables], per_tick=True
+            ),
+            "tick path": lambda: deque(drive_tables_batched(FeatureEngine(), [tables]), maxlen=0),
+            "digest": digest_only,
+            "digest + wide Parquet": digest_and_parquet,
+            "sha256": lambda: hashlib.sha256(stream).digest(),
+        },
+        items=events,
+        repeat=repeat,
+    )
+    report(
+        f"{title}: {events:,} events, {batch.ticks:,} ticks, digest equal",
+        m["batch ticks (replay_batches)"],
+        m["per-tick (replay_batches per_tick=True)"],
+        "events",
+    )
+    print(
+        f"  tick path alone (fill and ticks, no digest): median "
+        f"{m['tick path'].median_throughput:,.0f} events/s"
+    )
+    start_cpu, start = time.process_time(), time.perf_counter()
+    replay_batches([tables])
+    cores = (time.process_time() - start_cpu) / (time.perf_counter() - start)
+    print(f"  the batch replay kept {cores:.2f} of this machine's {os.cpu_count()} cores busy")
+    bounds = (
+        ("digest", "the ceiling of any replay that computes the digest"),
+        (
+            "digest + wide Parquet",
+            "on one core, the output work of a replay that writes the wide table",
+        ),
+    )
+    rows = batch.rows
+    for name, meaning in bounds:
+        print(
+            f"  output only ({name} of the {rows:,} rows, {rows / events:.2f} per event): "
+            f"median {m[name].median_throughput:,.0f} events/s, {meaning}"
+        )
+    sha = m["sha256"]
     print(
         f"  SHA-256 alone of the digest's {size / 1e6:,.1f} MB ({size / events:,.0f} B per event, "
-        f"{size / min(m.seconds) / 1e9:.2f} GB/s here): median {m.median_throughput:,.0f} "
+        f"{size / min(sha.seconds) / 1e9:.2f} GB/s here): median {sha.median_throughput:,.0f} "
         "events/s is the ceiling of any replay with this digest"
     )
 
@@ -152,7 +146,7 @@ def real_captures() -> dict[str, pa.Table] | None:
 def run(*, quick: bool) -> None:
     minutes = 20 if quick else 120  # past the 61-minute warm-up: beta and warm rows too
     tables = sim_default(minutes)
-    _compare(f"simulator default mix (20 symbols, {minutes} min), 1 s ticks", tables, repeat=3)
+    _compare(f"simulator default mix (20 symbols, {minutes} min), 1 s ticks", tables, repeat=5)
     real = real_captures()
     if real is None:
         print(f"\n## real captures: skipped, {REALDATA} is absent")

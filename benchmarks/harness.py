@@ -1,7 +1,10 @@
 """Timing helpers shared by every benchmark.
 
 Machines here are noisy, so each benchmark measures its subject and a simple reference in
-the same run, interleaved, and reports the ratio alongside absolute numbers.
+the same run and reports the ratio alongside absolute numbers. ``measure`` times one
+function, repetition after repetition; ``measure_interleaved`` takes turns between several,
+so that a slow phase of the host (it lasts seconds here) slows each of them alike and the
+ratios between them hold.
 """
 
 from __future__ import annotations
@@ -36,6 +39,22 @@ def measure(name: str, fn: Callable[[], object], *, items: int, repeat: int = 5)
         fn()
         seconds.append(time.perf_counter() - start)
     return Measurement(name, items, seconds)
+
+
+def measure_interleaved(
+    fns: dict[str, Callable[[], object]], *, items: int, repeat: int = 5
+) -> dict[str, Measurement]:
+    """``measure`` for each of ``fns`` (by name; each processes ``items`` items), after one
+    warm-up call of each: ``repeat`` rounds, each calling every function once, in turn."""
+    for fn in fns.values():
+        fn()
+    seconds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: Measurement(name, items, seconds[name]) for name in fns}
 
 
 def latency_percentiles(fn: Callable[[], object], *, calls: int) -> dict[str, float]:
