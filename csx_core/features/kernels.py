@@ -294,21 +294,21 @@ def window_features(
                 row[idx[RET]] = _inf_to_nan(logs[LOG_RET, i, k, s])
                 row[idx[RVOL]] = math.sqrt(r2 / bk.R2_SCALE)
                 hi = mx[i, k, bk.HI, s]
-                row[idx[RANGE]] = _inf_to_nan(
-                    logs[LOG_RANGE, i, k, s] if math.isfinite(hi) else nan
+                row[idx[RANGE]] = (
+                    _inf_to_nan(logs[LOG_RANGE, i, k, s]) if math.isfinite(hi) else nan
                 )
                 row[idx[COUNT]] = count
                 row[idx[QVOL]] = q
                 if idx[COUNT_Z] >= 0:
                     z_c = _nan_or_div(count - k_mu[a, k, 0, s], scale[a, k, 0, s])
-                    row[idx[COUNT_Z]] = _inf_to_nan(nan if base_gap[a, s] else z_c)
+                    row[idx[COUNT_Z]] = nan if base_gap[a, s] else _inf_to_nan(z_c)
                 if idx[QVOL_Z] >= 0:
                     z_q = _nan_or_div(q - k_mu[a, k, 1, s], scale[a, k, 1, s])
-                    row[idx[QVOL_Z]] = _inf_to_nan(nan if base_gap[a, s] else z_q)
+                    row[idx[QVOL_Z]] = nan if base_gap[a, s] else _inf_to_nan(z_q)
                 row[idx[IMB]] = _inf_to_nan(_nan_or_div(2.0 * bq - q, q))
                 maxq = mx[i, k, bk.MAXQ, s]
-                row[idx[MAXSHARE]] = _inf_to_nan(_nan_or_div(maxq, q) if nk == 0 else nan)
-                row[idx[VWAPD]] = _inf_to_nan(logs[LOG_VWAP, i, k, s] if qty > 0 else nan)
+                row[idx[MAXSHARE]] = _inf_to_nan(_nan_or_div(maxq, q)) if nk == 0 else nan
+                row[idx[VWAPD]] = _inf_to_nan(logs[LOG_VWAP, i, k, s]) if qty > 0 else nan
                 row[idx[MIDCHG]] = _inf_to_nan(logs[LOG_MID, i, k, s])
                 row[idx[LIQ]] = liq if liq_seen[i] else nan
         for s in range(n):
